@@ -87,7 +87,8 @@ class Space:
         low_arr = _broadcast(default_low if low is None else low, shape, "low")
         high_arr = _broadcast(default_high if high is None else high, shape, "high")
         if np.any(low_arr > high_arr):
-            raise SpecError(f"low > high somewhere: low={low_arr.tolist()} high={high_arr.tolist()}")
+            raise SpecError(
+                f"low > high somewhere: low={low_arr.tolist()} high={high_arr.tolist()}")
         object.__setattr__(self, "dtype", dt)
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "low", low_arr)
@@ -184,7 +185,11 @@ def _decode_bound(value: Any, shape: list[int]) -> Any:
         return float(x)
 
     if isinstance(value, list):
-        return np.asarray([number(x) for x in value], dtype=np.float64).reshape(shape)
+        flat = np.asarray([number(x) for x in value], dtype=np.float64)
+        if flat.size != int(np.prod(shape, dtype=np.int64)):
+            raise SpecError(f"bound list has {flat.size} numbers, shape {list(shape)} needs "
+                            f"{int(np.prod(shape, dtype=np.int64))}")
+        return flat.reshape(shape)
     return number(value)
 
 
@@ -322,5 +327,6 @@ def check_same(local: EnvSpec, remote_hash: str, remote: EnvSpec | None = None,
             mine, theirs = getattr(local, kind), getattr(remote, kind)
             for key in sorted(set(mine) | set(theirs)):
                 if mine.get(key) != theirs.get(key):
-                    lines.append(f"  {kind}[{key!r}]: local {mine.get(key)} vs {who} {theirs.get(key)}")
+                    lines.append(f"  {kind}[{key!r}]: local {mine.get(key)} "
+                                 f"vs {who} {theirs.get(key)}")
     raise SpecMismatchError("\n".join(lines))
