@@ -1,0 +1,150 @@
+"""Replay store: durability, duplicates, gaps, restart, FIFO eviction, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from offboard.replay import ReplayEmptyError, ReplayInputError
+
+A = ("robot-a", "run-1")
+B = ("robot-b", "run-1")
+
+
+def test_steps_become_durable_and_visible_only_after_flush(open_replay, make_steps):
+    replay = open_replay()
+    result = replay.add(A, 0, make_steps(0, 10))
+    assert (result.accepted, result.duplicates, result.gap, result.durable_seq) == (10, 0, 0, -1)
+    assert replay.durable_seq(A) == -1
+    assert len(replay.sequences(A)) == 0
+    with pytest.raises(ReplayEmptyError):
+        replay.sample(2)
+    assert replay.flush() == {A: 9}
+    assert replay.durable_seq(A) == 9
+    np.testing.assert_array_equal(replay.sequences(A), np.arange(10))
+    assert replay.sample(2)["obs"].shape == (2, 4, 3)
+
+
+def test_duplicates_are_dropped_counted_and_never_overwrite(open_replay, make_steps):
+    replay = open_replay()
+    replay.add(A, 0, make_steps(0, 10))
+    again = make_steps(5, 10)
+    again["reward"][:] = -1.0  # a re-sent step that differs must not replace the stored one
+    result = replay.add(A, 5, again)
+    assert (result.accepted, result.duplicates) == (5, 5)
+    assert replay.add(A, 0, make_steps(0, 3)).duplicates == 3
+    replay.flush()
+    assert replay.counters.duplicates == 8
+    np.testing.assert_array_equal(replay.sequences(A), np.arange(15))
+    rewards = replay.read(A, 0, 15)["reward"]
+    np.testing.assert_array_equal(rewards[:10], make_steps(0, 10)["reward"])
+    np.testing.assert_array_equal(rewards[10:], -1.0)
+
+
+def test_a_gap_is_counted_recorded_and_closes_the_chunk(open_replay, make_steps):
+    replay = open_replay()
+    replay.add(A, 0, make_steps(0, 6))
+    result = replay.add(A, 10, make_steps(10, 6))
+    replay.flush()
+    assert result.gap == 4
+    assert (replay.counters.gaps, replay.counters.gap_steps) == (1, 4)
+    assert list(replay.gaps) == [(A, 6, 10)]
+    np.testing.assert_array_equal(replay.sequences(A), [*range(6), *range(10, 16)])
+    assert sorted(p.suffix for p in replay.directory.iterdir()) == [".chunk", ".segment"]
+
+
+def test_streams_are_independent(open_replay, make_steps):
+    replay = open_replay()
+    replay.add(A, 0, make_steps(0, 20, 1))
+    replay.add(B, 500, make_steps(500, 3, 2))
+    assert replay.flush() == {A: 19, B: 502}
+    assert replay.read(B, 500, 3)["obs"][:, 1].tolist() == [2, 2, 2]
+
+
+def test_full_chunk_replaces_its_segments(open_replay, make_steps):
+    replay = open_replay(chunk_size=16)
+    for start in range(0, 16, 4):
+        replay.add(A, start, make_steps(start, 4))
+        replay.flush()
+    names = sorted(p.name for p in replay.directory.iterdir())
+    assert len(names) == 1 and names[0].endswith(".chunk")
+    assert replay.counters.files_written == 4
+
+
+def test_restart_reloads_everything_and_resumes_durable_seq(open_replay, make_steps):
+    replay = open_replay(chunk_size=16)
+    replay.add(A, 0, make_steps(0, 40, 1))
+    replay.add(B, 7, make_steps(7, 5, 2))
+    replay.flush()
+    replay.add(A, 40, make_steps(40, 3, 1))  # never flushed: lost, robot re-sends it
+    del replay
+    again = open_replay(chunk_size=16)
+    assert (again.durable_seq(A), again.durable_seq(B)) == (39, 11)
+    assert again.load_report.segments_compacted == 2  # A 32..39 and B 7..11 were open
+    assert not list(again.directory.glob("*.segment"))
+    np.testing.assert_array_equal(again.sequences(A), np.arange(40))
+    np.testing.assert_array_equal(again.read(A, 0, 40)["obs"], make_steps(0, 40, 1)["obs"])
+    result = again.add(A, 30, make_steps(30, 15, 1))
+    assert (result.duplicates, result.accepted) == (10, 5)
+    again.flush()
+    np.testing.assert_array_equal(again.sequences(A), np.arange(45))
+    window = again.read(A, 36, 8)["obs"][:, 0]  # crosses the restart's chunk boundary
+    np.testing.assert_array_equal(window, np.arange(36, 44))
+
+
+def test_fifo_eviction_deletes_whole_oldest_chunks(open_replay, make_steps):
+    replay = open_replay(chunk_size=16, capacity=40)
+    for start in range(0, 80, 8):
+        replay.add(A, start, make_steps(start, 8))
+        replay.flush()
+    assert replay.stored_steps <= 40
+    assert replay.counters.evicted_chunks == 3
+    assert replay.counters.evicted_steps == 48
+    np.testing.assert_array_equal(replay.sequences(A), np.arange(48, 80))
+    chunk_files = sorted(p.name for p in replay.directory.glob("*.chunk"))
+    assert [int(name.split("-")[1].split(".")[0]) for name in chunk_files] == [48, 64]
+
+
+def test_eviction_watermark_survives_restart(open_replay, make_steps):
+    replay = open_replay(chunk_size=16, capacity=20)
+    replay.add(A, 0, make_steps(0, 16))
+    replay.flush()
+    replay.add(B, 0, make_steps(0, 16))
+    replay.flush()  # A's only chunk is evicted
+    assert len(replay.sequences(A)) == 0
+    again = open_replay(chunk_size=16, capacity=20)
+    assert again.durable_seq(A) == 15
+    assert again.add(A, 10, make_steps(10, 6)).duplicates == 6
+
+
+def test_bad_input_raises_and_stores_nothing(open_replay, make_steps):
+    replay = open_replay()
+    replay.add(A, 0, make_steps(0, 2))
+    bad_shape = make_steps(2, 2)
+    bad_shape["obs"] = np.zeros((2, 4), np.float32)
+    missing = make_steps(2, 2)
+    del missing["reward"]
+    bad_dtype = make_steps(2, 2)
+    bad_dtype["policy_version"] = np.zeros(2, np.float32)
+    ragged = make_steps(2, 2)
+    ragged["reward"] = np.zeros(3, np.float32)
+    for steps, message in ((bad_shape, "shape"), (missing, "missing"), (bad_dtype, "dtype"),
+                           (ragged, "lengths")):
+        with pytest.raises(ReplayInputError, match=message):
+            replay.add(A, 2, steps)
+    for stream, seq in (("robot", 0), (("", "x"), 0), (A, -1), (A, 1.5)):
+        with pytest.raises(ReplayInputError):
+            replay.add(stream, seq, make_steps(2, 2))
+    replay.flush()
+    assert replay.durable_seq(A) == 1
+    assert replay.counters.inserted == 2
+
+
+def test_float64_input_is_cast_to_the_column_dtype(open_replay, make_steps):
+    replay = open_replay()
+    replay.add(A, 0, make_steps(0, 2))
+    steps = make_steps(2, 2)
+    steps["obs"] = steps["obs"].astype(np.float64)
+    replay.add(A, 2, steps)
+    replay.flush()
+    assert replay.read(A, 0, 4)["obs"].dtype == np.float32
