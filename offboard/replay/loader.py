@@ -216,6 +216,11 @@ def load_directory(directory: Path, spec_hash: str, schema: Schema | None, chunk
         chunks = _accept_chunks([f for f in mine if f.header.kind == "chunk"], report)
         for group in _segment_groups([f for f in mine if f.header.kind == "segment"], chunks,
                                      report):
+            if (directory / file_name(stream, group[0].header.first_seq, "chunk")).exists():
+                LOGGER.error("replay: cannot compact segments from seq %d of %s: a chunk file of "
+                             "that name exists (other spec?)", group[0].header.first_seq, stream)
+                report.overlapping.extend(item.path.name for item in group)
+                continue
             compacted = _compact(directory, group, chunk_size, next_ordinal)
             next_ordinal += len(compacted)
             chunks.extend(compacted)

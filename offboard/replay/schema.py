@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from offboard.replay.errors import ReplayInputError
-from shared.spec import EnvSpec
+from shared.spec import ALLOWED_DTYPES, EnvSpec
 
 POLICY_VERSION_KEY = "policy_version"
 
@@ -45,6 +45,21 @@ def schema_from_spec(spec: EnvSpec, extra: Mapping[str, Column] | None = None) -
                 raise ReplayInputError(f"key {key!r} appears twice in observation/action/extra")
             column = space if isinstance(space, Column) else Column(space.dtype, space.shape)
             schema[key] = Column(np.dtype(column.dtype), tuple(column.shape))
+    return schema
+
+
+def check_schema(schema: Schema) -> Schema:
+    """Return ``schema`` after checking every dtype is one of :data:`shared.spec.ALLOWED_DTYPES`.
+
+    Raises:
+        ReplayInputError: naming the key and its dtype.
+    """
+    for key, column in schema.items():
+        if not isinstance(key, str) or not key:
+            raise ReplayInputError(f"column name {key!r} must be a non-empty string")
+        if np.dtype(column.dtype).name not in ALLOWED_DTYPES:
+            raise ReplayInputError(f"column {key!r} has dtype {np.dtype(column.dtype).name!r}; "
+                                   f"allowed: {ALLOWED_DTYPES}")
     return schema
 
 

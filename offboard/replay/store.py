@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from offboard.replay.blocks import Block, StreamId, allocate, copy_window, file_
 from offboard.replay.config import ReplayConfig
 from offboard.replay.errors import ReplayError, ReplayInputError
 from offboard.replay.sampler import SampleInfo, Sampler
-from offboard.replay.schema import Schema, schema_of, validate_steps
+from offboard.replay.schema import Schema, check_schema, schema_of, validate_steps
 
 LOGGER = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class Replay:
         self.directory = Path(config.directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.spec_hash = spec_hash
+        schema = None if schema is None else check_schema(schema)
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
         streams, self._schema, self._evicted, self.load_report = loader.load_directory(
@@ -138,8 +140,11 @@ class Replay:
                 or first_seq < 0:
             raise ReplayInputError(f"first_seq must be an int >= 0, got {first_seq!r}")
         first_seq = int(first_seq)
+        if not isinstance(steps, Mapping) or not steps:
+            raise ReplayInputError(f"steps must be a non-empty dict of arrays, got {steps!r:.100}")
         with self._lock:
-            schema = self._schema or schema_of({k: np.asarray(v) for k, v in steps.items()})
+            schema = self._schema or check_schema(schema_of({k: np.asarray(v)
+                                                             for k, v in steps.items()}))
             arrays, count = validate_steps(steps, schema)
             self._schema = schema
             expected = self._next_seq.get(stream)
@@ -324,6 +329,8 @@ class Replay:
 
     def sample_with_info(self, batch_size: int) -> tuple[dict[str, np.ndarray], SampleInfo]:
         """Like :meth:`sample`, also returning where each row came from."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ReplayError(f"batch_size must be an int >= 1, got {batch_size!r}")
         with self._lock:
             if self._schema is None:
                 return self.sampler.sample(batch_size, {}, {}, self._version)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from offboard.replay import ReplayEmptyError, ReplayInputError
+from offboard.replay import (
+    Column,
+    Replay,
+    ReplayConfig,
+    ReplayEmptyError,
+    ReplayError,
+    ReplayInputError,
+    schema_from_spec,
+)
+from shared.spec import EnvSpec, Space
 
 A = ("robot-a", "run-1")
 B = ("robot-b", "run-1")
@@ -148,3 +157,30 @@ def test_float64_input_is_cast_to_the_column_dtype(open_replay, make_steps):
     replay.add(A, 2, steps)
     replay.flush()
     assert replay.read(A, 0, 4)["obs"].dtype == np.float32
+
+
+def test_first_add_with_an_unsupported_dtype_or_nothing_is_refused(open_replay, make_steps):
+    replay = open_replay()
+    with pytest.raises(ReplayInputError, match="dtype"):
+        replay.add(A, 0, {"name": np.array(["a", "b"])})
+    with pytest.raises(ReplayInputError, match="non-empty"):
+        replay.add(A, 0, {})
+    assert replay.schema is None
+    replay.add(A, 0, make_steps(0, 3))
+    with pytest.raises(ReplayError, match="batch_size"):
+        replay.sample(0)
+
+
+def test_schema_from_spec_holds_observation_action_and_policy_version(tmp_path):
+    spec = EnvSpec.create({"obs": Space(np.float32, (3,)), "log/temperature": Space(np.float32)},
+                          {"action": Space(np.float32, (2,), -1, 1)})
+    schema = schema_from_spec(spec)
+    assert sorted(schema) == ["action", "is_first", "is_last", "is_terminal", "log/temperature",
+                              "obs", "policy_version", "reward"]
+    assert schema["policy_version"] == Column(np.dtype(np.int64), ())
+    replay = Replay(ReplayConfig(directory=str(tmp_path / "r")), spec.hash, schema)
+    steps = {key: np.zeros((2, *c.shape), c.dtype) for key, c in schema.items()}
+    assert replay.add(A, 0, steps).accepted == 2
+    replay.flush()
+    again = Replay(ReplayConfig(directory=str(tmp_path / "r")), spec.hash, schema)
+    assert again.durable_seq(A) == 1 and again.load_report.mismatched == []
