@@ -27,6 +27,8 @@ class ReplayConfig:
     """Seed of the sampler's random generator."""
     gap_log_limit: int = 1000
     """Most gap records kept in memory (all gaps are counted)."""
+    write_threads: int = 4
+    """Files of one flush written in parallel (fsyncs overlap); 1 writes them one by one."""
     quarantine_corrupt: bool = True
     """Move corrupt files found at start-up into ``<directory>/corrupt/`` (else leave them)."""
 
@@ -36,6 +38,8 @@ class ReplayConfig:
                               f"sequence_length {self.sequence_length} must be positive")
         if not 0.0 <= self.online_fraction <= 1.0:
             raise ReplayError(f"online_fraction {self.online_fraction} is not in [0, 1]")
+        if self.write_threads < 1:
+            raise ReplayError(f"write_threads must be >= 1, got {self.write_threads}")
         if self.online_queue_limit < 0 or self.gap_log_limit < 0:
             raise ReplayError(f"online_queue_limit {self.online_queue_limit} and gap_log_limit "
                               f"{self.gap_log_limit} must be >= 0")

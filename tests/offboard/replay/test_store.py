@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -70,8 +72,9 @@ def test_streams_are_independent(open_replay, make_steps):
     assert replay.read(B, 500, 3)["obs"][:, 1].tolist() == [2, 2, 2]
 
 
-def test_full_chunk_replaces_its_segments(open_replay, make_steps):
-    replay = open_replay(chunk_size=16)
+@pytest.mark.parametrize("threads", [1, 4])
+def test_full_chunk_replaces_its_segments(open_replay, make_steps, threads):
+    replay = open_replay(chunk_size=16, write_threads=threads)
     for start in range(0, 16, 4):
         replay.add(A, start, make_steps(start, 4))
         replay.flush()
@@ -184,3 +187,34 @@ def test_schema_from_spec_holds_observation_action_and_policy_version(tmp_path):
     replay.flush()
     again = Replay(ReplayConfig(directory=str(tmp_path / "r")), spec.hash, schema)
     assert again.durable_seq(A) == 1 and again.load_report.mismatched == []
+
+
+def test_concurrent_add_flush_and_sample_stay_consistent(open_replay, make_steps):
+    replay = open_replay(chunk_size=32, sequence_length=8, online_fraction=0.5)
+    streams = [(f"robot-{code}", "run") for code in range(3)]
+    for code, stream in enumerate(streams):
+        replay.add(stream, 0, make_steps(0, 8, code))
+    replay.flush()
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def sampler() -> None:
+        while not stop.is_set():
+            batch, info = replay.sample_with_info(4)
+            for row, start in enumerate(info.starts):
+                if not np.array_equal(batch["obs"][row, :, 0], np.arange(start, start + 8)):
+                    failures.append(f"row {row} start {start}")
+
+    thread = threading.Thread(target=sampler)
+    thread.start()
+    try:
+        for start in range(8, 400, 7):
+            for code, stream in enumerate(streams):
+                replay.add(stream, start, make_steps(start, 7, code))
+            replay.flush()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert failures == []
+    for stream in streams:
+        np.testing.assert_array_equal(replay.sequences(stream), np.arange(400))
