@@ -75,20 +75,17 @@ def allocate(schema: Schema, rows: int) -> dict[str, np.ndarray]:
     return {key: np.empty((rows, *column.shape), column.dtype) for key, column in schema.items()}
 
 
-def find_block(blocks: list[Block], seq: int) -> int:
-    """Index of the block whose first_seq is the greatest <= ``seq`` (-1 when none)."""
-    starts = [block.first_seq for block in blocks]
-    return bisect.bisect_right(starts, seq) - 1
-
-
-def copy_window(blocks: list[Block], start: int, length: int,
-                out: dict[str, np.ndarray], row: int) -> bool:
+def copy_window(blocks: list[Block], start: int, length: int, out: dict[str, np.ndarray],
+                row: int, starts: list[int] | None = None) -> bool:
     """Copy durable steps ``start .. start + length - 1`` into ``out[key][row]`` (``(B, T, ...)``).
 
+    ``starts`` (the blocks' ``first_seq`` values, when the caller has them) saves rebuilding them.
     Returns False (``out`` possibly half written) when any of those steps is missing, not durable,
     or the steps are not contiguous in one stream.
     """
-    index = find_block(blocks, start)
+    if starts is None:
+        starts = [block.first_seq for block in blocks]
+    index = bisect.bisect_right(starts, start) - 1
     position, written = start, 0
     while written < length:
         if index < 0 or index >= len(blocks):

@@ -54,6 +54,7 @@ class Sampler:
         self._index_version = -1
         self._runs: list[tuple[StreamId, int]] = []
         self._cumulative = np.zeros(0, np.int64)
+        self._starts: dict[StreamId, list[int]] = {}
         self.counters = {"online_queued": 0, "online_sampled": 0, "online_dropped_full": 0,
                          "online_dropped_evicted": 0, "uniform_sampled": 0}
 
@@ -83,6 +84,8 @@ class Sampler:
         """Number of valid uniform window starts (rebuilds the index when ``version`` changed)."""
         if version != self._index_version:
             self._runs, counts = [], []
+            self._starts = {stream: [b.first_seq for b in blocks]
+                            for stream, blocks in streams.items()}
             for stream, blocks in streams.items():
                 for first, length in visible_runs(blocks):
                     if length >= self.sequence_length:
@@ -109,7 +112,8 @@ class Sampler:
         online_wanted = round(batch_size * self.online_fraction)
         while len(rows) < online_wanted and self._queue:
             stream, start = self._queue.popleft()
-            if copy_window(streams.get(stream, []), start, length, out, len(rows)):
+            if copy_window(streams.get(stream, []), start, length, out, len(rows),
+                           self._starts.get(stream, [])):
                 rows.append((stream, start))
                 self.counters["online_sampled"] += 1
             else:
@@ -121,7 +125,8 @@ class Sampler:
             before = int(self._cumulative[run - 1]) if run else 0
             stream, first = self._runs[run]
             start = first + int(pick) - before
-            copied = copy_window(streams[stream], start, length, out, len(rows))
+            copied = copy_window(streams[stream], start, length, out, len(rows),
+                                 self._starts[stream])
             assert copied, f"index out of date: {stream} {start}"
             rows.append((stream, start))
         self.counters["uniform_sampled"] += len(picks)
