@@ -293,6 +293,7 @@ class Replay:
         with self._lock:
             evicted = dict(self._evicted)
         loader.write_evicted(self.directory, evicted)
+        chunkfile.fsync_directory(self.directory)  # watermark durable before any chunk goes
         for path in paths:
             path.unlink(missing_ok=True)
         chunkfile.fsync_directory(self.directory)

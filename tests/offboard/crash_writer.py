@@ -1,7 +1,7 @@
 """Child process of test_crash_recovery: writes replay chunks and checkpoints until killed.
 
-Usage: ``python crash_writer.py DIRECTORY SEED``. Three robot streams each send steps whose values
-encode (stream, seq); after every flush the durable sequence numbers are appended to
+Usage: ``python crash_writer.py DIRECTORY SEED CAPACITY``. Three robot streams each send steps
+whose values encode (stream, seq); after every flush the durable sequence numbers are appended to
 ``DIRECTORY/acks.log`` (what the robots would have been ACKed). Each start resumes every stream
 5 steps before its last ACK (as if the last ACKs were lost), so duplicates are exercised.
 Prints ``ready`` once the first flush is done.
@@ -38,10 +38,10 @@ def last_acks(path: Path) -> dict[int, int]:
 
 def main() -> None:
     torch.set_num_threads(1)
-    directory, seed = Path(sys.argv[1]), int(sys.argv[2])
+    directory, seed, capacity = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     rng = np.random.default_rng(seed)
     replay = Replay(ReplayConfig(directory=str(directory / "replay"), chunk_size=CHUNK_SIZE,
-                                 sequence_length=8), spec_hash="crash-test")
+                                 sequence_length=8, capacity=capacity), spec_hash="crash-test")
     checkpoints = CheckpointManager(CheckpointConfig(directory=str(directory / "ckpt"), keep=2))
     previous = checkpoints.load_latest()
     step = previous.step + 1 if previous else 0

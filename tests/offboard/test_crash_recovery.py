@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 5
 
 
-def _run_and_kill(directory: Path, seed: int, delay: float) -> None:
+def _run_and_kill(directory: Path, seed: int, delay: float, capacity: int) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    child = subprocess.Popen([sys.executable, str(WRITER), str(directory), str(seed)],
+    child = subprocess.Popen([sys.executable, str(WRITER), str(directory), str(seed),
+                              str(capacity)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         line = child.stdout.readline()
@@ -49,9 +50,9 @@ def _acked(directory: Path) -> dict[int, int]:
     return acks
 
 
-def _check_replay(directory: Path) -> int:
+def _check_replay(directory: Path, capacity: int) -> int:
     replay = Replay(ReplayConfig(directory=str(directory / "replay"), chunk_size=64,
-                                 sequence_length=8), spec_hash="crash-test")
+                                 sequence_length=8, capacity=capacity), spec_hash="crash-test")
     report = replay.load_report
     assert report.corrupt == [] and report.overlapping == [] and report.holes == [], report
     acked = _acked(directory)
@@ -61,11 +62,14 @@ def _check_replay(directory: Path) -> int:
         seqs = replay.sequences(stream)
         durable = replay.durable_seq(stream)
         assert durable >= acked[code], "an ACKed transition was lost"
-        np.testing.assert_array_equal(seqs, np.arange(durable + 1))  # each exactly once
-        obs = replay.read(stream, 0, durable + 1)["obs"]
-        np.testing.assert_array_equal(obs[:, 0], np.arange(durable + 1))
+        first = int(seqs[0]) if len(seqs) else durable + 1
+        assert first == 0 or capacity < 10**6, "steps vanished without eviction"
+        np.testing.assert_array_equal(seqs, np.arange(first, durable + 1))  # each exactly once
+        obs = replay.read(stream, first, durable + 1 - first)["obs"]
+        np.testing.assert_array_equal(obs[:, 0], np.arange(first, durable + 1))
         assert np.all(obs[:, 1] == code)
         total += durable + 1
+    assert replay.stored_steps <= capacity + 3 * 64
     return total
 
 
@@ -79,12 +83,13 @@ def _check_checkpoint(directory: Path) -> int:
 
 
 @pytest.mark.timeout(120)
-def test_sigkill_at_random_moments_never_leaves_a_corrupt_state(tmp_path):
+@pytest.mark.parametrize("capacity", [10**6, 2000], ids=["no-eviction", "eviction"])
+def test_sigkill_at_random_moments_never_leaves_a_corrupt_state(tmp_path, capacity):
     rng = np.random.default_rng(2024)
     totals, steps = [], []
     for round_index in range(ROUNDS):
-        _run_and_kill(tmp_path, round_index, float(rng.uniform(0.05, 0.6)))
-        totals.append(_check_replay(tmp_path))
+        _run_and_kill(tmp_path, round_index, float(rng.uniform(0.05, 0.6)), capacity)
+        totals.append(_check_replay(tmp_path, capacity))
         steps.append(_check_checkpoint(tmp_path))
     assert totals == sorted(totals) and totals[-1] > totals[0]
     assert steps == sorted(steps)
