@@ -218,3 +218,14 @@ def test_concurrent_add_flush_and_sample_stay_consistent(open_replay, make_steps
     assert failures == []
     for stream in streams:
         np.testing.assert_array_equal(replay.sequences(stream), np.arange(400))
+
+
+def test_the_replay_does_not_import_torch():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, offboard.replay; assert 'torch' not in sys.modules, 'torch imported'"
+    root = Path(__file__).resolve().parents[3]
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60,
+                   env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
