@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,8 @@ SEGMENT_SUFFIX = ".segment"
 
 def stream_tag(stream: StreamId) -> str:
     """Filesystem-safe 16-hex-digit tag of a stream (the full id is in every file header)."""
-    return hashlib.sha256("\0".join(stream).encode("utf-8")).hexdigest()[:16]
+    encoded = json.dumps(list(stream), ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("ascii")).hexdigest()[:16]
 
 
 def file_name(stream: StreamId, first_seq: int, kind: str) -> str:

@@ -229,3 +229,14 @@ def test_the_replay_does_not_import_torch():
     root = Path(__file__).resolve().parents[3]
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60,
                    env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+
+
+def test_streams_whose_joined_names_agree_get_different_files(open_replay, make_steps):
+    replay = open_replay()
+    replay.add(("a\0b", "c"), 0, make_steps(0, 3, 1))
+    replay.add(("a", "b\0c"), 0, make_steps(0, 3, 2))
+    replay.flush()
+    assert len(list(replay.directory.glob("*.segment"))) == 2
+    again = open_replay()
+    assert again.read(("a\0b", "c"), 0, 3)["obs"][:, 1].tolist() == [1, 1, 1]
+    assert again.read(("a", "b\0c"), 0, 3)["obs"][:, 1].tolist() == [2, 2, 2]
