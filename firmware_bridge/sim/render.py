@@ -10,10 +10,14 @@ display exists.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import weakref
 
 import mujoco
 import numpy as np
+
+from shared.errors import DaydreamerError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -25,6 +29,23 @@ _EXPENSIVE_FLAGS: tuple[str, ...] = ("mjRND_SHADOW", "mjRND_REFLECTION", "mjRND_
 def make_model_cheap_to_render(model: mujoco.MjModel) -> None:
     """Switch off shadow maps in ``model`` (in place); call before creating a renderer."""
     model.vis.quality.shadowsize = 0
+
+
+class RenderError(DaydreamerError):
+    """Rendering was asked of a closed renderer."""
+
+
+_LIVE: weakref.WeakSet[FastRenderer] = weakref.WeakSet()
+_EXIT_HOOK: list[bool] = []
+
+
+def _close_all() -> None:
+    """Free every GL context before interpreter shutdown tears EGL down under it."""
+    for renderer in list(_LIVE):
+        try:
+            renderer.close()
+        except Exception:
+            LOGGER.debug("renderer close at exit failed", exc_info=True)
 
 
 class FastRenderer:
@@ -39,13 +60,19 @@ class FastRenderer:
     def __init__(self, model: mujoco.MjModel, size: int = 64, camera: str | int = -1) -> None:
         make_model_cheap_to_render(model)
         self._renderer = mujoco.Renderer(model, size, size)
+        if not _EXIT_HOOK:  # registered after MuJoCo's own GL exit hook, so it runs before it
+            atexit.register(_close_all)
+            _EXIT_HOOK.append(True)
         self._camera = camera
         self.frames = 0
+        _LIVE.add(self)
         for name in _EXPENSIVE_FLAGS:
             self._renderer.scene.flags[getattr(mujoco.mjtRndFlag, name)] = 0
 
     def render(self, data: mujoco.MjData) -> np.ndarray:
         """The current frame, ``(size, size, 3)`` uint8 RGB (a fresh array)."""
+        if self._renderer is None:
+            raise RenderError("render() after close()")
         self._renderer.update_scene(data, self._camera)
         self.frames += 1
         return np.array(self._renderer.render(), dtype=np.uint8, copy=True)

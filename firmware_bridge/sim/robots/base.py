@@ -10,7 +10,9 @@ A :class:`SimRobot` is what a simulated firmware wraps. The firmware receives jo
     every physics step. Targets are clipped to the joint limits first.
 ``"motor"``
     The targets are motor commands written straight to the actuators (``data.ctrl``), clipped to
-    the actuators' control ranges (the sphere's drive, the cart-pole's force).
+    the actuators' control ranges (the cart-pole's force). With a ``controller`` callable, the
+    targets are set-points of a custom inner loop that computes ``data.ctrl`` at every physics
+    step instead (the sphere's velocity loop).
 
 Every clip is counted in :attr:`SimRobot.clipped`, never silent.
 """
@@ -18,7 +20,7 @@ Every clip is counted in :attr:`SimRobot.clipped`, never silent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import mujoco
@@ -53,19 +55,23 @@ class SimRobot:
     Args:
         model: compiled model. Its actuators must be one per name in ``joints`` in that order:
             torque motors (``"pd"`` mode) or any actuator (``"motor"`` mode).
-        joints: names of the actuated joints, in the order targets are given.
+        joints: names of the reported joints; in ``"pd"`` mode the actuated joints, in the order
+            targets are given. In ``"motor"`` mode targets are one per actuator.
         mode: ``"pd"`` or ``"motor"`` (see module docstring).
         pd: gains for ``"pd"`` mode.
         camera: camera name used by :meth:`render` (``-1``: free camera).
+        controller: ``"motor"`` mode only: inner loop ``controller(robot) -> ctrl (U,)`` run at
+            every physics step, reading ``robot.targets`` and ``robot.data``.
     """
 
     def __init__(self, model: mujoco.MjModel, joints: Sequence[str], mode: str = "pd",
-                 pd: PDConfig | None = None, camera: str | int = -1) -> None:
+                 pd: PDConfig | None = None, camera: str | int = -1,
+                 controller: Callable[[SimRobot], np.ndarray] | None = None) -> None:
         if mode not in ("pd", "motor"):
             raise SimRobotError(f"mode must be 'pd' or 'motor', got {mode!r}")
         if mode == "pd" and (pd is None or len(pd.kp) != len(joints) or len(pd.kd) != len(joints)):
             raise SimRobotError(f"pd mode needs {len(joints)} kp and kd gains, got {pd}")
-        if model.nu != len(joints):
+        if mode == "pd" and model.nu != len(joints):
             raise SimRobotError(f"model has {model.nu} actuators for {len(joints)} joints")
         self.model = model
         self.data = mujoco.MjData(model)
@@ -84,10 +90,11 @@ class SimRobot:
         self.ctrl_high = model.actuator_ctrlrange[:, 1].copy()
         self._kp = np.asarray(pd.kp if pd else np.zeros(len(joints)), dtype=np.float64)
         self._kd = np.asarray(pd.kd if pd else np.zeros(len(joints)), dtype=np.float64)
-        self.targets = np.zeros(len(joints))
+        self.targets = np.zeros(model.nu)
         self.clipped = 0
         self.physics_steps = 0
         self._camera = camera
+        self._controller = controller
         self._renderers: dict[int, FastRenderer] = {}
         mujoco.mj_forward(model, self.data)
 
@@ -104,14 +111,14 @@ class SimRobot:
         if qvel is not None:
             self.data.qvel[:] = qvel
         mujoco.mj_forward(self.model, self.data)
-        self.targets = self.joint_positions() if self.mode == "pd" else np.zeros(len(self._qpos))
+        self.targets = self.joint_positions() if self.mode == "pd" else np.zeros(self.model.nu)
 
     def apply(self, targets: np.ndarray) -> np.ndarray:
-        """Set new targets ``(J,)``; returns the targets actually used after clipping."""
+        """Set new targets ``(U,)`` (U actuators); returns them as used after clipping."""
         targets = np.asarray(targets, dtype=np.float64)
-        if targets.shape != self._qpos.shape or not np.all(np.isfinite(targets)):
+        if targets.shape != (self.model.nu,) or not np.all(np.isfinite(targets)):
             raise SimRobotError(
-                f"targets must be finite with shape {self._qpos.shape}, got {targets!r}")
+                f"targets must be finite with shape ({self.model.nu},), got {targets!r}")
         low, high = ((self.joint_low, self.joint_high) if self.mode == "pd"
                      else (self.ctrl_low, self.ctrl_high))
         clipped = np.clip(targets, low, high)
@@ -125,6 +132,8 @@ class SimRobot:
         for _ in range(steps):
             if self.mode == "pd":
                 self.data.ctrl[:] = self.pd_torque()
+            elif self._controller is not None:
+                self.data.ctrl[:] = np.clip(self._controller(self), self.ctrl_low, self.ctrl_high)
             else:
                 self.data.ctrl[:] = self.targets
             mujoco.mj_step(self.model, self.data)
