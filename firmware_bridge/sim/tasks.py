@@ -56,6 +56,10 @@ class Task(Protocol):
         """True when the task truly ended (no bootstrapping)."""
         ...
 
+    def is_last(self) -> bool:
+        """True when the task cuts the episode before ``episode_length`` (not terminal)."""
+        ...
+
 
 #: task name -> "module:factory"; factories take keyword overrides of the task's config.
 TASKS: dict[str, str] = {
@@ -63,7 +67,7 @@ TASKS: dict[str, str] = {
     "a1_walk": "firmware_bridge.sim.robots.quadruped:make_walk",
     "sphere_goal": "firmware_bridge.sim.robots.sphere:make_goal",
     "ur5_reach": "firmware_bridge.sim.robots.arm_tasks:make_reach",
-    "ur5_pick_place": "firmware_bridge.sim.robots.arm_tasks:make_pick_place",
+    "ur5_pick_place": "firmware_bridge.sim.robots.pick_place:make_pick_place",
 }
 
 
@@ -106,7 +110,8 @@ class TaskEnv:
         return transition(self.task.observe(), 0.0, first=True)
 
     def step(self, action: Action) -> Observation:
-        """One control period; ``is_last`` after ``episode_length`` steps or at a terminal."""
+        """One control period; ``is_last`` after ``episode_length`` steps, when the task cuts
+        the episode, or at a terminal."""
         if self._needs_reset:
             raise SimRobotError("step() called before reset() or after is_last; call reset()")
         if self._validate:
@@ -114,7 +119,7 @@ class TaskEnv:
         self.task.step(action)
         self._steps += 1
         terminal = self.task.is_terminal()
-        last = terminal or self._steps >= self.task.episode_length
+        last = terminal or self.task.is_last() or self._steps >= self.task.episode_length
         self._needs_reset = last
         return transition(self.task.observe(), self.task.reward(), last=last, terminal=terminal)
 

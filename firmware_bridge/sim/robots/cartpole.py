@@ -140,6 +140,10 @@ class CartpoleSwingup:
         """Never: swing-up episodes end by time only."""
         return False
 
+    def is_last(self) -> bool:
+        """Never: episodes are cut by length only."""
+        return False
+
 
 def make_swingup(**overrides: object) -> CartpoleSwingup:
     """Factory for the task registry (``overrides`` are :class:`CartpoleConfig` fields)."""

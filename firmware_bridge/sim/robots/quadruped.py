@@ -198,6 +198,10 @@ class A1Walk:
         """Never: the robot has to get up by itself."""
         return False
 
+    def is_last(self) -> bool:
+        """Never: episodes are cut by length only."""
+        return False
+
 
 def make_walk(**overrides: object) -> A1Walk:
     """Factory for the task registry (``overrides`` are :class:`WalkConfig` fields)."""

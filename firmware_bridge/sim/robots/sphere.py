@@ -191,6 +191,10 @@ class SphereGoal:
         """Never: episodes end by time."""
         return False
 
+    def is_last(self) -> bool:
+        """Never: episodes are cut by length only."""
+        return False
+
 
 def make_goal(**overrides: object) -> SphereGoal:
     """Factory for the task registry (``overrides`` are :class:`SphereConfig` fields)."""
