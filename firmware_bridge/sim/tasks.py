@@ -40,6 +40,10 @@ class Task(Protocol):
         """Prepare a new episode (may keep the physical state)."""
         ...
 
+    def restart(self) -> None:
+        """Forget the world: the next ``begin_episode`` resets the physics completely."""
+        ...
+
     def step(self, action: Mapping[str, np.ndarray]) -> None:
         """Turn one validated action into targets and simulate one control period."""
         ...
@@ -96,6 +100,11 @@ class TaskEnv:
         self._validate = validate_actions
         self._steps = 0
         self._needs_reset = True
+
+    def seed(self, seed: int) -> None:
+        """Reseed and make the next :meth:`reset` a complete physical reset (reproducible)."""
+        self._rng = np.random.default_rng(seed)
+        self.task.restart()
 
     @property
     def spec(self) -> EnvSpec:

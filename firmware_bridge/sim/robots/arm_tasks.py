@@ -113,6 +113,10 @@ class ArmReach:
         """Observation ``vector`` (12,) [+ ``image``], ``log/distance``; action (3,)."""
         return self._spec
 
+    def restart(self) -> None:
+        """Nothing to forget: every episode resets the physics."""
+        return
+
     def begin_episode(self, rng: np.random.Generator) -> None:
         """Arm back at home, new random goal inside the workspace."""
         self.arm.teleport(self.arm.ik.tcp(arm.HOME))

@@ -99,6 +99,10 @@ class CartpoleSwingup:
         """Observation ``vector`` (5,) [+ ``image``], action ``action`` (1,) in [-1, 1]."""
         return self._spec
 
+    def restart(self) -> None:
+        """Nothing to forget: every episode resets the physics."""
+        return
+
     def begin_episode(self, rng: np.random.Generator) -> None:
         """Pole hanging down (angle pi), small random perturbation."""
         qpos = np.array([0.01 * rng.standard_normal(), np.pi + 0.01 * rng.standard_normal()])

@@ -117,6 +117,7 @@ class PickPlace:
         self.grasped_bin = OTHER
         self._countdown: int | None = None
         self._reward = 0.0
+        self._fresh = True
         self.counts = {"grasps": 0, "places": 0, "drops": 0}
         self._spec = EnvSpec.create({
             "image": Space(np.uint8, (64, 64, 3), 0, 255),
@@ -136,6 +137,10 @@ class PickPlace:
         """Object centre ``(3,)``."""
         return self.robot.data.xpos[self._object].copy()
 
+    def restart(self) -> None:
+        """The next episode places the object at random again."""
+        self._fresh = True
+
     def begin_episode(self, rng: np.random.Generator) -> None:
         """Release, re-place the object if it is outside both bins, put the gripper over it."""
         self._set_weld(False)
@@ -143,7 +148,8 @@ class PickPlace:
         position = self.object_position()
         side = side_of(position[1])
         inside = side != OTHER and abs(position[0] - BIN_X) < BIN_HALF[0] and position[2] < 0.05
-        if not inside:
+        if self._fresh or not inside:
+            self._fresh = False
             side = int(rng.choice([LEFT, RIGHT]))
             position = self._random_point(rng, side, margin=0.03)
         start = self._random_point(rng, side, margin=TCP_MARGIN)

@@ -131,6 +131,10 @@ class A1Walk:
         """Observation ``vector`` (16,) [+ ``image``] and logs; action ``action`` (12,)."""
         return self._spec
 
+    def restart(self) -> None:
+        """The next episode drops the robot again."""
+        self._episodes = 0
+
     def begin_episode(self, rng: np.random.Generator) -> None:
         """Physically reset on the first episode and every ``physical_reset_every``."""
         every = self.config.physical_reset_every

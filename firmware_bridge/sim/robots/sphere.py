@@ -141,6 +141,10 @@ class SphereGoal:
         desired = robot.targets * self.config.max_speed
         return (desired - robot.data.qvel[:2]) / self.config.speed_tolerance
 
+    def restart(self) -> None:
+        """The next episode places the ball at random again."""
+        self._first = True
+
     def begin_episode(self, rng: np.random.Generator) -> None:
         """New random goal; the ball is placed at random only on the first episode."""
         reach = ARENA_HALF - 0.1
