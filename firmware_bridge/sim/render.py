@@ -26,9 +26,14 @@ _EXPENSIVE_FLAGS: tuple[str, ...] = ("mjRND_SHADOW", "mjRND_REFLECTION", "mjRND_
                                      "mjRND_HAZE", "mjRND_FOG")
 
 
-def make_model_cheap_to_render(model: mujoco.MjModel) -> None:
-    """Switch off shadow maps in ``model`` (in place); call before creating a renderer."""
+def make_model_cheap_to_render(model: mujoco.MjModel, multisamples: int = 0) -> None:
+    """Switch off shadow maps and set multisample anti-aliasing in ``model`` (in place).
+
+    Call before creating a renderer. MuJoCo's default of 4 samples costs about 3x on a software
+    renderer at 64x64 (measured on the A1 scene); 0 gives slightly jagged edges.
+    """
     model.vis.quality.shadowsize = 0
+    model.vis.quality.offsamples = multisamples
 
 
 class RenderError(DaydreamerError):
@@ -55,10 +60,12 @@ class FastRenderer:
         model: the MuJoCo model; its shadow size is set to 0.
         size: output height and width in pixels.
         camera: camera name or id; ``-1`` is the free camera.
+        multisamples: anti-aliasing samples (0 = off, fastest; MuJoCo's default is 4).
     """
 
-    def __init__(self, model: mujoco.MjModel, size: int = 64, camera: str | int = -1) -> None:
-        make_model_cheap_to_render(model)
+    def __init__(self, model: mujoco.MjModel, size: int = 64, camera: str | int = -1,
+                 multisamples: int = 0) -> None:
+        make_model_cheap_to_render(model, multisamples)
         self._renderer = mujoco.Renderer(model, size, size)
         if not _EXIT_HOOK:  # registered after MuJoCo's own GL exit hook, so it runs before it
             atexit.register(_close_all)
