@@ -21,8 +21,6 @@ position with the tool pointing straight down, on a scratch ``MjData`` (the "fir
 
 from __future__ import annotations
 
-import os
-
 import mujoco
 import numpy as np
 
@@ -126,14 +124,6 @@ ALL_JOINTS: tuple[str, ...] = (*JOINT_NAMES, GRIPPER_JOINT)
 
 #: finger coupling: the right finger mirrors the left one.
 FINGER_EQUALITY = '<joint joint1="finger_right" joint2="finger_left" polycoef="0 1 0 0 0"/>'
-
-
-def load_menagerie_arm(menagerie_dir: str) -> mujoco.MjModel:
-    """Menagerie's ``universal_robots_ur5e/scene.xml`` (arm only, no gripper) from a local copy."""
-    path = os.path.join(menagerie_dir, "universal_robots_ur5e", "scene.xml")
-    if not os.path.isfile(path):
-        raise SimRobotError(f"no Menagerie UR5e at {path!r} (menagerie_dir={menagerie_dir!r})")
-    return mujoco.MjModel.from_xml_path(path)
 
 
 class CartesianIK:
