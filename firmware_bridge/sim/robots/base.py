@@ -146,6 +146,12 @@ class SimRobot:
         torque = self._kp * error - self._kd * self.data.qvel[self._qvel]
         return np.clip(torque, self.ctrl_low, self.ctrl_high)
 
+    def set_joint_positions(self, positions: np.ndarray) -> None:
+        """Teleport the reported joints to ``positions`` ``(J,)`` at rest (resets, tests)."""
+        self.data.qpos[self._qpos] = positions
+        self.data.qvel[self._qvel] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
     def joint_positions(self) -> np.ndarray:
         """Actuated joint angles ``(J,)`` (rad or m)."""
         return self.data.qpos[self._qpos].copy()

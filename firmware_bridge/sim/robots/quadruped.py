@@ -1,23 +1,31 @@
 """DayDreamer's A1 walking task on the A1-like quadruped of :mod:`a1_model`.
 
-Control: 20 Hz; the 12-d action in [-1, 1] maps linearly onto each joint's range (-1 -> lower
-limit, +1 -> upper limit) and becomes the target of the motor boards' joint PD loop
-(kp = 100 N*m/rad, kd = 2 N*m*s/rad, 1 on the hips: motion_imitation's A1 gains) at 500 Hz.
+Source: DayDreamer's code (``danijar/daydreamer``: ``motion_imitation/robots/a1.py`` and
+``motion_imitation/envs/env_wrappers/rma_task.py``), re-implemented here.
+
+Control: 20 Hz. The 12-d action in [-1, 1] maps linearly onto the *used* part of each joint's
+range, as DayDreamer's ``unnormalize_action`` does: hips 1..99 %, thighs 1..90 %, calves 1..60 %
+of the way from the lower to the upper limit (``full_range=True`` uses the whole range). The
+result is the target of the motor boards' joint PD loop at 500 Hz (kp = 100 N*m/rad,
+kd = 1 on hips and 2 on thighs and calves: motion_imitation's A1 gains).
 
 Observation ``vector`` (16,): 12 joint angles, trunk roll and pitch, roll and pitch rates (gyro).
-Logged (never seen by the model): ``log/stage`` (0 upright, 1 pose, 2 walk) and
+Logged (never seen by the model): ``log/stage`` (how many reward gates are open, 0..4) and
 ``log/forward_velocity``.
 
-Staged reward (DayDreamer, Wu et al. 2022, appendix "A1 quadruped": an upright term, pose terms
-that count once upright, a velocity term that counts once standing), each term in [0, 1]:
+Staged reward (DayDreamer's ``RMATask``). With ``n`` the joint angles normalised like actions and
+``dev = clip(|n - (0, -0.2, 1)| / max(1 - pose, 1 + pose), 0, 1)`` per joint:
 
-- ``upright = (cos(tilt) + 1) / 2`` where ``cos(tilt)`` is the trunk-z / world-z alignment;
-- ``pose = mean(hip, thigh, calf)`` with ``part = max(0, 1 - mean_legs |q - q_stand|)`` and
-  ``q_stand = (0, 0.9, -1.8)``; it counts when ``upright > 0.7`` (stage 1);
-- ``velocity = clip(v_forward / target_speed, 0, 1)`` (heading-frame forward speed); it counts when
-  ``upright > 0.9`` and every pose part ``> 0.7`` (stage 2).
+- ``upright = up_z / 2 + 0.5`` (trunk z axis against world z, 0 on its back, 1 upright);
+- ``hip = [upright > 0.7] * (1 - mean dev of hips)`` (stage 1);
+- ``shoulder = [hip > 0.7] * (1 - mean dev of thighs)`` (stage 2);
+- ``knee = [shoulder > 0.7] * (1 - mean dev of calves)`` (stage 3: standing pose);
+- ``velocity = [knee > 0.7] * max(0, v_fwd) / |v| * clip(v_fwd / 0.3, -1, 1)`` (stage 4), with
+  ``v_fwd`` the trunk velocity along its heading;
 
-``reward = upright + [stage >= 1] * pose + [stage >= 2] * velocity`` (0..3).
+``reward = upright + hip + shoulder + knee + 10 * (velocity + 1) / 2``, in [5, 19]: the constant 5
+is DayDreamer's. Each gate opens only when the previous term is high, so the robot is paid first
+for rolling upright, then for each joint group reaching the standing pose, then for walking.
 
 Episodes: ``episode_length`` steps then ``is_last`` *without* a physical reset (the robot keeps
 whatever pose it has, as on the real robot); the physics is reset only at the first episode and
@@ -48,7 +56,8 @@ class WalkConfig:
         episode_length: control steps between episode cuts (``is_last``).
         physical_reset_every: physically reset every N episodes (0 = only the first).
         back_probability: chance a physical reset leaves the robot on its back.
-        target_speed: forward speed in m/s that earns the full velocity reward.
+        target_speed: forward speed in m/s that earns the full velocity reward (DayDreamer: 0.3).
+        full_range: actions span each joint's whole range instead of DayDreamer's used part.
         image: also observe a 64x64 RGB ``image`` from a tracking camera.
         menagerie_dir: load ``unitree_a1/scene.xml`` from this local Menagerie copy instead.
     """
@@ -58,7 +67,8 @@ class WalkConfig:
     episode_length: int = 1000
     physical_reset_every: int = 0
     back_probability: float = 0.5
-    target_speed: float = 0.5
+    target_speed: float = 0.3
+    full_range: bool = False
     image: bool = False
     menagerie_dir: str = ""
 
@@ -67,38 +77,59 @@ class WalkConfig:
 A1_PD = PDConfig(kp=(100.0,) * 12, kd=(1.0, 2.0, 2.0) * 4)
 
 
-def action_to_targets(action: np.ndarray) -> np.ndarray:
-    """Map a normalised action ``(12,)`` in [-1, 1] onto joint angles ``(12,)`` within limits."""
-    action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+#: fraction of each joint's range an action spans (DayDreamer's ``MOTOR_USED``), per leg.
+USED_FRACTION = np.array([[0.01, 0.99], [0.01, 0.90], [0.01, 0.60]] * 4)
+#: DayDreamer's standing pose in normalised action units (hip, thigh, calf) per leg.
+REWARD_POSE = np.array([0.0, -0.2, 1.0] * 4)
+
+
+def action_bounds(full_range: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Joint angles ``(12,)`` that actions -1 and +1 map to."""
     low, high = a1_model.JOINT_LOW, a1_model.JOINT_HIGH
+    if full_range:
+        return low.copy(), high.copy()
+    span = high - low
+    return low + USED_FRACTION[:, 0] * span, low + USED_FRACTION[:, 1] * span
+
+
+def action_to_targets(action: np.ndarray, full_range: bool = False) -> np.ndarray:
+    """Map a normalised action ``(12,)`` in [-1, 1] onto joint angles ``(12,)``."""
+    low, high = action_bounds(full_range)
+    action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
     return low + (action + 1.0) * 0.5 * (high - low)
 
 
-def targets_to_action(targets: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`action_to_targets`: joint angles ``(12,)`` -> action ``(12,)``."""
-    low, high = a1_model.JOINT_LOW, a1_model.JOINT_HIGH
+def targets_to_action(targets: np.ndarray, full_range: bool = False) -> np.ndarray:
+    """Inverse of :func:`action_to_targets`, clipped to [-1, 1]: angles ``(12,)`` -> ``(12,)``."""
+    low, high = action_bounds(full_range)
     return np.clip(2.0 * (np.asarray(targets) - low) / (high - low) - 1.0, -1.0, 1.0)
 
 
-def staged_reward(up: float, joints: np.ndarray, forward_velocity: float,
-                  target_speed: float) -> tuple[float, int]:
-    """DayDreamer-style staged reward and the stage reached (0, 1 or 2); see module docstring.
+def staged_reward(up: float, joints: np.ndarray, velocity: np.ndarray,
+                  heading: np.ndarray, target_speed: float = 0.3) -> tuple[float, int]:
+    """DayDreamer's A1 reward and the number of open gates (0..4); see module docstring.
 
     Args:
-        up: cosine between trunk z and world z.
+        up: z component of the trunk's z axis in world coordinates.
         joints: joint angles ``(12,)`` in Unitree order.
-        forward_velocity: trunk velocity along its heading, m/s.
-        target_speed: speed for the full velocity reward, m/s.
+        velocity: trunk linear velocity ``(3,)``, world frame, m/s.
+        heading: unit trunk heading ``(3,)`` projected on the ground.
+        target_speed: forward speed for the full velocity term, m/s.
     """
-    upright = (up + 1.0) / 2.0
-    errors = np.abs(np.asarray(joints).reshape(4, 3) - a1_model.STANDING_POSE.reshape(4, 3))
-    parts = np.maximum(0.0, 1.0 - errors.mean(axis=0))
-    reward, stage = upright, 0
-    if upright > 0.7:
-        reward, stage = reward + float(parts.mean()), 1
-        if upright > 0.9 and bool(np.all(parts > 0.7)):
-            reward += float(np.clip(forward_velocity / target_speed, 0.0, 1.0))
-            stage = 2
+    normalised = targets_to_action(joints)
+    worst = np.maximum(1.0 - REWARD_POSE, 1.0 + REWARD_POSE)
+    deviation = np.clip(np.abs(normalised - REWARD_POSE) / worst, 0.0, 1.0)
+    upright = up / 2.0 + 0.5
+    hip = float(upright > 0.7) * (1.0 - deviation[0::3].mean())
+    shoulder = float(hip > 0.7) * (1.0 - deviation[1::3].mean())
+    knee = float(shoulder > 0.7) * (1.0 - deviation[2::3].mean())
+    forward = float(np.dot(velocity, heading))
+    speed = float(np.linalg.norm(velocity))
+    fraction = max(0.0, forward) / speed if speed > 1e-9 else 0.0
+    going = float(np.clip(forward / target_speed, -1.0, 1.0))
+    walk = float(knee > 0.7) * fraction * going
+    stage = int(upright > 0.7) + int(hip > 0.7) + int(shoulder > 0.7) + int(knee > 0.7)
+    reward = upright + hip + shoulder + knee + 10.0 * (walk + 1.0) / 2.0
     return float(reward), stage
 
 
@@ -118,7 +149,7 @@ class A1Walk:
         self._reward = 0.0
         observation = {
             "vector": Space(np.float32, (16,)),
-            "log/stage": Space(np.int32, (), 0, 2),
+            "log/stage": Space(np.int32, (), 0, 4),
             "log/forward_velocity": Space(np.float32, ()),
         }
         if config.image:
@@ -153,14 +184,13 @@ class A1Walk:
         qpos[:3] = [0.0, 0.0, 0.2]
         qpos[3:7] = quat
         self.robot.reset(qpos)
-        self.robot.data.qpos[self.robot._qpos] = a1_model.FOLDED_POSE
-        mujoco.mj_forward(self.robot.model, self.robot.data)
+        self.robot.set_joint_positions(a1_model.FOLDED_POSE)
         self.robot.apply(a1_model.FOLDED_POSE)
         self.robot.step(1.0)
 
     def step(self, action: Mapping[str, np.ndarray]) -> None:
         """Map the normalised action to joint targets and run the PD loop for one period."""
-        self.robot.apply(action_to_targets(action["action"]))
+        self.robot.apply(action_to_targets(action["action"], self.config.full_range))
         self.robot.step(self.config.control_dt)
         self._update_reward()
 
@@ -168,18 +198,22 @@ class A1Walk:
         """Trunk orientation quaternion ``(4,)`` (w, x, y, z)."""
         return self.robot.data.xquat[self._trunk].copy()
 
-    def forward_velocity(self) -> float:
-        """Trunk velocity along its heading (x axis projected on the ground), m/s."""
+    def heading(self) -> np.ndarray:
+        """Unit trunk x axis projected on the ground ``(3,)`` (zero if the trunk points up)."""
         matrix = self.robot.data.xmat[self._trunk].reshape(3, 3)
         heading = np.array([matrix[0, 0], matrix[1, 0], 0.0])
         norm = np.linalg.norm(heading)
-        linear = self.robot.data.qvel[:3]  # free-joint linear velocity, world frame
-        return float(linear @ heading / norm) if norm > 1e-6 else 0.0
+        return heading / norm if norm > 1e-6 else np.zeros(3)
+
+    def forward_velocity(self) -> float:
+        """Trunk velocity along its heading, m/s."""
+        return float(self.robot.data.qvel[:3] @ self.heading())
 
     def _update_reward(self) -> None:
         up = up_alignment(self.trunk_quat())
         self._reward, self.stage = staged_reward(
-            up, self.robot.joint_positions(), self.forward_velocity(), self.config.target_speed)
+            up, self.robot.joint_positions(), self.robot.data.qvel[:3].copy(), self.heading(),
+            self.config.target_speed)
 
     def observe(self) -> dict[str, np.ndarray]:
         """``vector`` = 12 joint angles, roll, pitch, roll rate, pitch rate (+ ``image``)."""
@@ -195,7 +229,7 @@ class A1Walk:
         return out
 
     def reward(self) -> float:
-        """Staged reward of the current state (0..3)."""
+        """Staged reward of the current state (5..19)."""
         return self._reward
 
     def is_terminal(self) -> bool:

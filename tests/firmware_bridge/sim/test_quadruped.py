@@ -44,19 +44,38 @@ def test_published_joint_limits_and_torques() -> None:
     np.testing.assert_allclose(model.actuator_ctrlrange, [[-33.5, 33.5]] * 12)
 
 
-def test_action_maps_onto_joint_limits() -> None:
-    np.testing.assert_allclose(action_to_targets(-np.ones(12)), a1_model.JOINT_LOW)
-    np.testing.assert_allclose(action_to_targets(np.ones(12)), a1_model.JOINT_HIGH)
+def test_actions_span_daydreamers_used_joint_ranges() -> None:
+    low, high = a1_model.JOINT_LOW, a1_model.JOINT_HIGH
+    np.testing.assert_allclose(action_to_targets(-np.ones(12), full_range=True), low)
+    np.testing.assert_allclose(action_to_targets(np.ones(12), full_range=True), high)
+    used_high = action_to_targets(np.ones(12))
+    np.testing.assert_allclose(used_high[:3], low[:3] + [0.99, 0.90, 0.60] * (high - low)[:3])
+    np.testing.assert_allclose(action_to_targets(-np.ones(12))[:3],
+                               low[:3] + 0.01 * (high - low)[:3])
     stand = a1_model.STANDING_POSE
-    np.testing.assert_allclose(action_to_targets(targets_to_action(stand)), stand)
+    np.testing.assert_allclose(action_to_targets(targets_to_action(stand)), stand, atol=1e-12)
+    # DayDreamer's normalised standing pose (0, -0.2, 1.0) is the thigh at about 0.9 rad
+    assert targets_to_action(stand)[1] == pytest.approx(-0.2, abs=0.02)
 
 
-def test_staged_reward_stages() -> None:
+def _reward(up: float, joints: np.ndarray, forward: float) -> tuple[float, int]:
+    heading = np.array([1.0, 0.0, 0.0])
+    return staged_reward(up, joints, np.array([forward, 0.0, 0.0]), heading)
+
+
+def test_staged_reward_opens_gates_in_order() -> None:
     stand = a1_model.STANDING_POSE
-    assert staged_reward(-1.0, stand, 1.0, 0.5) == (0.0, 0)  # on its back: nothing else counts
-    assert staged_reward(1.0, stand + 0.5, 1.0, 0.5) == (pytest.approx(1.5), 1)  # poor pose
-    assert staged_reward(1.0, stand, 0.25, 0.5) == (pytest.approx(2.5), 2)
-    assert staged_reward(1.0, stand, -1.0, 0.5) == (pytest.approx(2.0), 2)
+    assert _reward(-1.0, stand, 1.0) == (pytest.approx(5.0), 0)  # on its back: only the constant
+    reward, stage = _reward(1.0, a1_model.FOLDED_POSE, 0.0)  # upright but folded
+    assert stage == 3 and reward < 9.0
+    still, stage = _reward(1.0, stand, 0.0)
+    assert stage == 4 and still == pytest.approx(8.826, abs=0.005)
+    walking, _ = _reward(1.0, stand, 0.3)
+    assert walking == pytest.approx(still + 5.0)  # full velocity term at 0.3 m/s straight ahead
+    backwards, _ = _reward(1.0, stand, -0.3)
+    assert backwards == pytest.approx(still)
+    sideways = staged_reward(1.0, stand, np.array([0.3, 0.3, 0.0]), np.array([1.0, 0, 0]))[0]
+    assert still < sideways < walking  # only the forward fraction of the motion counts
 
 
 def _getting_up(env: TaskEnv, steps: int) -> list[dict]:
@@ -81,7 +100,7 @@ def test_stands_up_from_belly_into_the_pose_stage() -> None:
     env = TaskEnv(A1Walk(WalkConfig(back_probability=0.0)), seed=0)
     history = _getting_up(env, 40)
     assert up_alignment(env.task.trunk_quat()) > 0.99
-    assert history[-1]["log/stage"] == 2 and history[-1]["reward"] > 1.9
+    assert history[-1]["log/stage"] == 4 and history[-1]["reward"] > 8.7
     assert env.task.robot.data.qpos[2] == pytest.approx(0.258, abs=0.02)  # standing height
 
 
@@ -89,9 +108,9 @@ def test_stands_up_from_belly_into_the_pose_stage() -> None:
 def test_rights_itself_from_its_back(seed: int) -> None:
     env = TaskEnv(A1Walk(WalkConfig(back_probability=1.0)), seed=seed)
     history = _getting_up(env, 80)
-    assert history[0]["reward"] < 0.1  # (reset reports 0) and the robot starts upside down
-    assert up_alignment(env.task.trunk_quat()) > 0.99 or pytest.fail("did not roll over")
-    assert history[-1]["log/stage"] == 2, [h["log/stage"] for h in history]
+    assert history[0]["log/stage"] == 0  # starts upside down
+    assert up_alignment(env.task.trunk_quat()) > 0.99, "did not roll over"
+    assert history[-1]["log/stage"] == 4, [h["log/stage"] for h in history]
 
 
 def test_episode_cut_keeps_the_physical_state() -> None:
