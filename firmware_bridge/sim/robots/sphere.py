@@ -13,8 +13,11 @@ physics step the drive torque is ``max_torque * clip((v_desired - v) / speed_tol
 Control: 2 Hz (``control_dt = 0.5`` s, physics at 500 Hz). Observation: ``image`` 64x64x3 uint8
 from a top-down camera (arena, ball, goal marker) plus ``vector`` (6,) = ball x, y, velocity
 x, y, goal x, y (drop it with ``vector=False`` for the image-only DayDreamer setting).
-Reward: minus the distance from the ball to the goal in metres. A new goal is drawn every
-episode; the ball stays where it is.
+Reward: minus the distance from the ball to the goal in metres (as DayDreamer's, which measured
+it in arena-normalised units from the camera). A new goal is drawn every episode unless
+``fixed_goal`` is set; the ball stays where it is. Unlike the real Sphero's ``raw_motor`` (two
+internal wheel powers, stabilisation off) the action here is a world-frame velocity set-point:
+simpler to learn, the same 2-d action at 2 Hz.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from firmware_bridge.sim.robots.base import SimRobot, body_id
+from firmware_bridge.sim.robots.base import SimRobot, SimRobotError, body_id
 from shared.spec import EnvSpec, Space
 
 BALL_RADIUS = 0.0365
@@ -90,6 +93,9 @@ class SphereConfig:
         speed_tolerance: velocity error (m/s) at which the velocity loop saturates.
         vector: also give the model the state vector (ball and goal positions, ball velocity).
         image_size: side of the square top-down image in pixels.
+        fixed_goal: goal (x, y) in metres for every episode; empty = a random goal each episode
+            (DayDreamer's real arena used one fixed goal).
+        success_distance: distance in metres that counts as success (``log/success``).
     """
 
     timestep: float = 0.002
@@ -100,6 +106,8 @@ class SphereConfig:
     speed_tolerance: float = 0.1
     vector: bool = True
     image_size: int = 64
+    fixed_goal: tuple[float, ...] = ()
+    success_distance: float = 0.1
 
 
 def build_sphere_model(config: SphereConfig = SphereConfig()) -> mujoco.MjModel:
@@ -115,6 +123,8 @@ class SphereGoal:
     """Roll the ball to the goal marker (see module docstring)."""
 
     def __init__(self, config: SphereConfig = SphereConfig()) -> None:
+        if config.fixed_goal and len(config.fixed_goal) != 2:
+            raise SimRobotError(f"fixed_goal must be (x, y), got {config.fixed_goal}")
         self.config = config
         model = build_sphere_model(config)
         self.robot = SimRobot(model, [], mode="motor", camera="top",
@@ -128,6 +138,7 @@ class SphereGoal:
         if config.vector:
             observation["vector"] = Space(np.float32, (6,))
         observation["log/distance"] = Space(np.float32, (), 0.0)
+        observation["log/success"] = Space(bool, ())
         self._spec = EnvSpec.create(observation,
                                     {"action": Space(np.float32, (2,), -1.0, 1.0)})
 
@@ -153,7 +164,8 @@ class SphereGoal:
             qpos[:2] = rng.uniform(-reach, reach, 2)
             self.robot.reset(qpos)
             self._first = False
-        self.set_goal(rng.uniform(-reach, reach, 2))
+        goal = self.config.fixed_goal or rng.uniform(-reach, reach, 2)
+        self.set_goal(np.asarray(goal, dtype=np.float64))
 
     def set_goal(self, xy: np.ndarray) -> None:
         """Move the goal marker to ``xy`` ``(2,)`` in metres."""
@@ -178,13 +190,14 @@ class SphereGoal:
         return float(np.linalg.norm(self.ball_xy() - self.goal_xy()))
 
     def observe(self) -> dict[str, np.ndarray]:
-        """Top-down ``image`` [+ ``vector``] and ``log/distance``."""
+        """Top-down ``image`` [+ ``vector``], ``log/distance`` and ``log/success``."""
         out = {"image": self.robot.render(self.config.image_size)}
         if self.config.vector:
             velocity = self.robot.data.qvel[:2]
             out["vector"] = np.concatenate([self.ball_xy(), velocity, self.goal_xy()]).astype(
                 np.float32)
         out["log/distance"] = np.float32(self.distance())
+        out["log/success"] = np.bool_(self.distance() < self.config.success_distance)
         return out
 
     def reward(self) -> float:

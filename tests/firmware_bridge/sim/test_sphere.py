@@ -39,6 +39,7 @@ def test_proportional_policy_reaches_the_goal(env: TaskEnv) -> None:
     assert len(rewards) == 50
     assert first_distance > 0.1
     assert -rewards[-1] < 0.02  # within 2 cm at the end
+    assert obs["log/success"]
     assert np.mean(rewards) > -0.05
 
 
@@ -66,3 +67,14 @@ def test_image_only_variant_has_no_vector() -> None:
     assert "vector" not in task.spec.observation
     assert task.spec.model_keys == ["image"]
     task.robot.close()
+
+
+def test_fixed_goal_is_kept() -> None:
+    task = SphereGoal(SphereConfig(fixed_goal=(0.3, -0.3)))
+    env = TaskEnv(task, seed=0)
+    try:
+        for _ in range(2):
+            env.reset()
+            np.testing.assert_allclose(task.goal_xy(), [0.3, -0.3])
+    finally:
+        env.close()
