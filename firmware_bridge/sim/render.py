@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import platform
 import weakref
 
 import mujoco
@@ -53,6 +55,28 @@ def _close_all() -> None:
             LOGGER.debug("renderer close at exit failed", exc_info=True)
 
 
+def _headless_fallback() -> None:
+    """Use EGL when MuJoCo picked GLFW (imported before ``MUJOCO_GL`` was set) on a headless Linux.
+
+    MuJoCo chooses its GL context class once, at import; without a display GLFW cannot start.
+    """
+    if os.environ.get("DISPLAY") or platform.system() != "Linux":
+        return
+    from mujoco.rendering.classic import gl_context
+
+    current = getattr(gl_context, "GLContext", None)
+    if current is None or not current.__module__.startswith("mujoco.glfw"):
+        return
+    try:
+        from mujoco.egl import GLContext as EglContext
+    except ImportError:
+        LOGGER.warning("no display and no EGL: offscreen rendering will fail; set MUJOCO_GL")
+        return
+    LOGGER.warning("MuJoCo was imported before MUJOCO_GL was set and there is no display: "
+                   "rendering offscreen with EGL")
+    gl_context.GLContext = EglContext
+
+
 class FastRenderer:
     """A small offscreen renderer with the expensive effects switched off.
 
@@ -66,6 +90,7 @@ class FastRenderer:
     def __init__(self, model: mujoco.MjModel, size: int = 64, camera: str | int = -1,
                  multisamples: int = 0) -> None:
         make_model_cheap_to_render(model, multisamples)
+        _headless_fallback()
         self._renderer = mujoco.Renderer(model, size, size)
         if not _EXIT_HOOK:  # registered after MuJoCo's own GL exit hook, so it runs before it
             atexit.register(_close_all)
