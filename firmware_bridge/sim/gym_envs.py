@@ -1,4 +1,7 @@
-"""The simulated tasks as gymnasium environments (gymnasium is imported only when used).
+"""The simulated tasks as gymnasium environments.
+
+Only this module imports gymnasium; nothing else in ``firmware_bridge`` imports this module, so
+gymnasium is loaded only by those who ask for it.
 
 Ids (see :data:`GYM_IDS`), registered by :func:`register` (idempotent)::
 
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import gymnasium
 import numpy as np
+from gymnasium import spaces
 
 from firmware_bridge.sim.robots.base import SimRobotError
 from firmware_bridge.sim.tasks import TaskEnv, make_task
@@ -38,73 +43,71 @@ GYM_IDS: dict[str, str] = {
 
 def register() -> None:
     """Register every id in :data:`GYM_IDS` with gymnasium (skips ids already registered)."""
-    import gymnasium
-
     for gym_id, task in GYM_IDS.items():
         if gym_id not in gymnasium.registry:
-            gymnasium.register(id=gym_id, entry_point=f"{__name__}:make_gym_env",
+            gymnasium.register(id=gym_id, entry_point=f"{__name__}:DaydreamerGymEnv",
                                kwargs={"task": task}, disable_env_checker=True)
 
 
-def to_gym_space(space: Space) -> Any:
+def to_gym_space(space: Space) -> spaces.Space:
     """A gymnasium space for one ``shared`` space (``Discrete`` for integer scalars)."""
-    from gymnasium import spaces
-
     if space.discrete:
         return spaces.Discrete(space.classes, start=int(space.low))
     return spaces.Box(low=space.low.astype(space.dtype), high=space.high.astype(space.dtype),
                       shape=space.shape, dtype=space.dtype)
 
 
-def make_gym_env(task: str, render_mode: str | None = None, **overrides: Any) -> Any:
-    """Build the gymnasium environment of task ``task`` (``overrides``: its config fields)."""
-    import gymnasium
-    from gymnasium import spaces
+class DaydreamerGymEnv(gymnasium.Env):
+    """One simulated task behind the gymnasium API.
 
-    class DaydreamerGymEnv(gymnasium.Env):
-        """One simulated task behind the gymnasium API."""
+    Args:
+        task: task name in :data:`firmware_bridge.sim.tasks.TASKS`.
+        render_mode: ``"rgb_array"`` (128x128 frames from the task camera) or None.
+        overrides: fields of the task's config.
+    """
 
-        metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
 
-        def __init__(self) -> None:
-            self.env = TaskEnv(make_task(task, **overrides))
-            spec = self.env.spec
-            self._model_keys = spec.model_keys
-            self.observation_space = spaces.Dict(
-                {key: to_gym_space(spec.observation[key]) for key in self._model_keys})
-            if set(spec.action) != {"action"}:
-                raise SimRobotError(
-                    f"gym wrapper needs one 'action' key, got {sorted(spec.action)}")
-            self._action_space = spec.action["action"]
-            self.action_space = to_gym_space(self._action_space)
-            self.render_mode = render_mode
+    def __init__(self, task: str, render_mode: str | None = None, **overrides: Any) -> None:
+        self.env = TaskEnv(make_task(task, **overrides))
+        spec = self.env.spec
+        self._model_keys = spec.model_keys
+        self.observation_space = spaces.Dict(
+            {key: to_gym_space(spec.observation[key]) for key in self._model_keys})
+        if set(spec.action) != {"action"}:
+            raise SimRobotError(f"gym wrapper needs one 'action' key, got {sorted(spec.action)}")
+        self._action_space = spec.action["action"]
+        self.action_space = to_gym_space(self._action_space)
+        self.render_mode = render_mode
 
-        def _split(self, obs: dict[str, np.ndarray]) -> tuple[dict, dict]:
-            model = {key: obs[key] for key in self._model_keys}
-            info = {key: obs[key] for key in obs if key.startswith("log/")}
-            return model, info
+    def _split(self, obs: dict[str, np.ndarray]) -> tuple[dict, dict]:
+        model = {key: obs[key] for key in self._model_keys}
+        info = {key: obs[key] for key in obs if key.startswith("log/")}
+        return model, info
 
-        def reset(self, *, seed: int | None = None, options: dict | None = None):
-            super().reset(seed=seed)
-            if seed is not None:
-                self.env.seed(seed)
-            return self._split(self.env.reset())
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode; a ``seed`` also restarts the task's world reproducibly."""
+        super().reset(seed=seed)
+        if seed is not None:
+            self.env.seed(seed)
+        return self._split(self.env.reset())
 
-        def step(self, action: Any):
-            value = np.asarray(action, dtype=self._action_space.dtype).reshape(
-                self._action_space.shape)
-            obs = self.env.step({"action": value})
-            model, info = self._split(obs)
-            terminated = bool(obs["is_terminal"])
-            truncated = bool(obs["is_last"]) and not terminated
-            return model, float(obs["reward"]), terminated, truncated, info
+    def step(self, action: Any):
+        """One control period: ``(obs, reward, terminated, truncated, info)``."""
+        value = np.asarray(action, dtype=self._action_space.dtype).reshape(
+            self._action_space.shape)
+        obs = self.env.step({"action": value})
+        model, info = self._split(obs)
+        terminated = bool(obs["is_terminal"])
+        truncated = bool(obs["is_last"]) and not terminated
+        return model, float(obs["reward"]), terminated, truncated, info
 
-        def render(self) -> np.ndarray | None:
-            if self.render_mode != "rgb_array":
-                return None
-            return self.env.task.robot.render(128)
+    def render(self) -> np.ndarray | None:
+        """A 128x128 RGB frame in ``"rgb_array"`` mode, else None."""
+        if self.render_mode != "rgb_array":
+            return None
+        return self.env.task.robot.render(128)
 
-        def close(self) -> None:
-            self.env.close()
-
-    return DaydreamerGymEnv()
+    def close(self) -> None:
+        """Free the renderers."""
+        self.env.close()

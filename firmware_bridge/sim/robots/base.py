@@ -80,12 +80,9 @@ class SimRobot:
         ids = [_joint_id(model, name) for name in joints]
         if mode == "pd":
             _check_joint_motors(model, ids, joints)
-        self._qpos = np.array([model.jnt_qposadr[i] for i in ids])
-        self._qvel = np.array([model.jnt_dofadr[i] for i in ids])
-        limited = np.array([model.jnt_limited[i] for i in ids], dtype=bool)
-        ranges = np.array([model.jnt_range[i] for i in ids], dtype=np.float64).reshape(-1, 2)
-        self.joint_low = np.where(limited, ranges[:, 0], -np.inf)
-        self.joint_high = np.where(limited, ranges[:, 1], np.inf)
+        self._qpos = np.array([model.jnt_qposadr[i] for i in ids], dtype=np.int64)
+        self._qvel = np.array([model.jnt_dofadr[i] for i in ids], dtype=np.int64)
+        self.joint_low, self.joint_high = _joint_limits(model, ids)
         self.ctrl_low = model.actuator_ctrlrange[:, 0].copy()
         self.ctrl_high = model.actuator_ctrlrange[:, 1].copy()
         self._kp = np.asarray(pd.kp if pd else np.zeros(len(joints)), dtype=np.float64)
@@ -205,6 +202,13 @@ def _joint_id(model: mujoco.MjModel, name: str) -> int:
         names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, i) for i in range(model.njnt)]
         raise SimRobotError(f"no joint named {name!r}; the model has {names}")
     return index
+
+
+def _joint_limits(model: mujoco.MjModel, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper limits ``(J,)`` of joints ``ids`` (infinite where unlimited)."""
+    limited = np.array([model.jnt_limited[i] for i in ids], dtype=bool)
+    ranges = np.array([model.jnt_range[i] for i in ids], dtype=np.float64).reshape(-1, 2)
+    return np.where(limited, ranges[:, 0], -np.inf), np.where(limited, ranges[:, 1], np.inf)
 
 
 def _check_joint_motors(model: mujoco.MjModel, ids: list[int], joints: Sequence[str]) -> None:
