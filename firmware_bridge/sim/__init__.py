@@ -1,13 +1,7 @@
 """Simulated firmware side: MuJoCo robots, their tasks, rendering and gymnasium wrappers.
 
-MuJoCo picks its OpenGL backend when it is first imported, so this package chooses EGL for
-headless machines (no ``DISPLAY``) before any submodule imports ``mujoco``, unless ``MUJOCO_GL``
-is already set. Import ``mujoco`` after this package, or set ``MUJOCO_GL`` yourself.
+Rendering backend: set ``MUJOCO_GL`` (``egl``, ``osmesa`` or ``glfw``) before MuJoCo is first
+imported to choose one. When it is unset on a Linux machine without a display, MuJoCo picks GLFW,
+which cannot start there; :mod:`firmware_bridge.sim.render` then switches MuJoCo to EGL at the
+first renderer it creates. Nothing is changed at import.
 """
-
-from __future__ import annotations
-
-import os
-
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-    os.environ["MUJOCO_GL"] = "egl"

@@ -4,8 +4,8 @@ Rendering at 64x64 is dominated by shadow maps and reflections, not by pixels: w
 ``vis.quality.shadowsize = 0`` and the shadow, reflection, skybox and haze flags off, primitive-only
 scenes render at thousands of frames per second on a software (llvmpipe) EGL context.
 Select the backend with ``MUJOCO_GL`` (``egl`` headless, ``osmesa`` or ``glfw``) before MuJoCo is
-imported; the ``firmware_bridge.sim`` package sets ``MUJOCO_GL=egl`` when nothing is set and no
-display exists.
+imported. Left unset on a Linux machine without a display, MuJoCo picks GLFW, which cannot start
+there; the first :class:`FastRenderer` then switches MuJoCo's context class to EGL.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def _headless_fallback() -> None:
     except ImportError:
         LOGGER.warning("no display and no EGL: offscreen rendering will fail; set MUJOCO_GL")
         return
-    LOGGER.warning("MuJoCo was imported before MUJOCO_GL was set and there is no display: "
-                   "rendering offscreen with EGL")
+    LOGGER.info("MUJOCO_GL unset and no display: MuJoCo chose GLFW; "
+                "rendering offscreen with EGL instead")
     gl_context.GLContext = EglContext
 
 
