@@ -81,7 +81,10 @@ def make_task(name: str, **overrides: Any) -> Task:
         raise SimRobotError(f"unknown task {name!r}; known: {sorted(TASKS)}")
     module_name, factory_name = TASKS[name].split(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
-    return factory(**overrides)
+    try:
+        return factory(**overrides)
+    except TypeError as error:  # an unknown config field
+        raise SimRobotError(f"bad config for task {name!r}: {error}") from error
 
 
 class TaskEnv:

@@ -72,6 +72,8 @@ def test_registry_and_env_protocol_errors() -> None:
                           "ur5_pick_place"}
     with pytest.raises(SimRobotError, match="unknown task 'walker'"):
         make_task("walker")
+    with pytest.raises(SimRobotError, match=r"bad config for task 'a1_walk'.*speed"):
+        make_task("a1_walk", speed=1.0)
     env = TaskEnv(CartpoleSwingup())
     with pytest.raises(SimRobotError, match="before reset"):
         env.step({"action": np.zeros(1, np.float32)})
