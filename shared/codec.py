@@ -209,11 +209,14 @@ def _parse_array_header(view: memoryview, start: int, length: int,
     if length < data_start:
         raise BadArrayError(f"array payload of {length} bytes too short for {ndim} dims")
     shape = struct.unpack_from(f"<{ndim}I", view, start + _HEADER.size)
-    count = 1
+    # Zero dims are counted as 1 here so that (2**32-1, 2**32-1, 0) is refused too: numpy
+    # cannot represent it even though it holds no element.
+    count, bound = 1, 1
     for dim in shape:
         count *= dim
-    if count > limits.max_array_elements:
-        raise LimitExceededError("max_array_elements", count, limits.max_array_elements)
+        bound *= max(dim, 1)
+    if bound > limits.max_array_elements:
+        raise LimitExceededError("max_array_elements", bound, limits.max_array_elements)
     dtype = _DTYPES[code]
     if length - data_start != count * dtype.itemsize:
         raise BadArrayError(
