@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.errors import ProtocolError  # noqa: E402
-from shared.protocol import (  # noqa: E402
+from shared.errors import ProtocolError
+from shared.protocol import (
     Ack,
     Heartbeat,
     Hello,
@@ -41,7 +41,7 @@ from shared.protocol import (  # noqa: E402
     decode_message,
     encode_message,
 )
-from shared.spec import EnvSpec, Space  # noqa: E402
+from shared.spec import EnvSpec, Space
 
 
 def sample_messages() -> list[Any]:
@@ -194,7 +194,7 @@ def run(count: int, seed: int = 0) -> dict[str, Any]:
             outcomes["accepted"] += 1
         except ProtocolError as error:
             outcomes[type(error).__name__] += 1
-        except Exception as error:  # noqa: BLE001 -- any other class is the bug we hunt
+        except Exception as error:  # any other class is the bug we hunt
             outcomes["FAILURE"] += 1
             if len(failures) < 20:
                 failures.append(f"{type(error).__name__}: {error} <- {data[:80].hex()}")
