@@ -38,6 +38,7 @@ import numpy as np
 
 from shared.errors import (
     BadArrayError,
+    ConfigError,
     LimitExceededError,
     MalformedMessageError,
     MessageTooLargeError,
@@ -86,9 +87,9 @@ class CodecLimits:
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"CodecLimits.{name} must be a positive int, got {value!r}")
+                raise ConfigError(f"CodecLimits.{name} must be a positive int, got {value!r}")
         if self.max_array_dims > 255:
-            raise ValueError(f"max_array_dims {self.max_array_dims} > 255 (one header byte)")
+            raise ConfigError(f"CodecLimits.max_array_dims {self.max_array_dims} > 255 (one byte)")
 
 
 DEFAULT_LIMITS = CodecLimits()
