@@ -44,6 +44,10 @@ STEP_DTYPES: dict[str, str] = {
 }
 
 
+_ALLOWED = frozenset(np.dtype(name) for name in ALLOWED_DTYPES)
+_STEP_DTYPES = {name: np.dtype(dtype) for name, dtype in STEP_DTYPES.items()}
+
+
 class RejectCode:
     """Codes a REJECT carries (the reason text says what to do)."""
 
@@ -231,7 +235,7 @@ def _check_steps(steps: dict[Any, Any], length: int) -> None:
         raise MalformedMessageError(f"TRANSITIONS.steps lacks the reserved keys {missing}")
     for name, array in steps.items():
         check.key("TRANSITIONS", "steps", name)
-        if not isinstance(array, np.ndarray) or array.dtype.name not in ALLOWED_DTYPES:
+        if not isinstance(array, np.ndarray) or array.dtype not in _ALLOWED:
             raise MalformedMessageError(
                 f"TRANSITIONS.steps[{name!r}] must be an array of an allowed dtype, "
                 f"got {type(array).__name__} {getattr(array, 'dtype', '')}")
@@ -239,8 +243,8 @@ def _check_steps(steps: dict[Any, Any], length: int) -> None:
             raise MalformedMessageError(
                 f"TRANSITIONS.steps[{name!r}] has shape {array.shape}; expected {length} rows "
                 "(last_seq - first_seq + 1)")
-        expected = STEP_DTYPES.get(name)
-        if expected is not None and (array.dtype.name != expected or array.ndim != 1):
+        expected = _STEP_DTYPES.get(name)
+        if expected is not None and (array.dtype != expected or array.ndim != 1):
             raise MalformedMessageError(
                 f"TRANSITIONS.steps[{name!r}] must be {expected} of shape ({length},), "
                 f"got {array.dtype.name} {array.shape}")

@@ -154,9 +154,9 @@ def test_bad_array_payloads_are_refused(data: bytes, match: str) -> None:
 @pytest.mark.parametrize("data, match", [
     (msgpack.packb({"a": msgpack.ExtType(2, b"xx")}), "unknown ext type code 2"),
     (b"\x81\xa1a\xd6\xff\x00\x00\x00\x00", "unknown ext type code -1"),  # msgpack timestamp
-    (b"\x82\xa1a\x01\xa1a\x02", "duplicate map key"),
-    (b"\x81\x01\x02", "not a str"),
-    (b"\x81\xc4\x01a\x02", "not a str"),
+    (b"\x82\xa1a\x01\xa1a\x02", "duplicate map keys \\[.a.\\]"),
+    (b"\x81\x01\x02", "map key"),
+    (b"\x81\xc4\x01a\x02", "map key b.a. is not a str"),
     (b"\x91\x01\x02", "1 bytes trail"),
     (b"\xc1", "not valid msgpack"),
     (b"", "truncated"),
@@ -169,7 +169,8 @@ def test_malformed_msgpack_is_refused(data: bytes, match: str) -> None:
 
 
 SMALL = CodecLimits(max_message_bytes=4096, max_array_elements=10, max_array_dims=2, max_depth=3,
-                    max_map_len=3, max_array_len=4, max_str_len=5, max_bin_len=6, max_items=20)
+                    max_map_len=3, max_array_len=4, max_str_len=5, max_bin_len=6, max_items=20,
+                    max_arrays=2)
 LIMIT_CASES = {
     "max_message_bytes": msgpack.packb(b"x" * 5000),
     "max_array_elements": encode(np.zeros(11, np.uint8)),
@@ -180,6 +181,7 @@ LIMIT_CASES = {
     "max_str_len": msgpack.packb("abcdef"),
     "max_bin_len": msgpack.packb(b"abcdefg"),
     "max_items": msgpack.packb([[1, 2, 3, 4]] * 4),
+    "max_arrays": encode([np.zeros(1, np.uint8)] * 3),
 }
 
 
@@ -201,7 +203,7 @@ def test_each_limit_raises_its_own_error(limit: str) -> None:
 
 
 def test_map_keys_count_against_max_str_len() -> None:
-    with pytest.raises(LimitExceededError, match="max_str_len exceeded at a map key"):
+    with pytest.raises(LimitExceededError, match="max_str_len exceeded at a str: 8 > 5"):
         decode(msgpack.packb({"abcdefgh": 1}), SMALL)
 
 
