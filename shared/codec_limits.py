@@ -16,7 +16,7 @@ class CodecLimits:
     max_message_bytes: int = 64 * MiB
     """Largest whole message in bytes (an ONNX policy must fit)."""
     max_array_elements: int = 16 * MiB
-    """Most elements in one numpy array."""
+    """Most elements in one numpy array (a zero dimension counts as 1 here)."""
     max_array_dims: int = 8
     """Most dimensions of one numpy array."""
     max_depth: int = 16
@@ -30,7 +30,7 @@ class CodecLimits:
     max_bin_len: int = 64 * MiB
     """Longest msgpack bin in bytes (an ONNX file)."""
     max_items: int = 262144
-    """Most msgpack objects in one message (bounds decode time of many tiny objects)."""
+    """Most msgpack objects in one message, keys and containers included (bounds decode time)."""
     max_arrays: int = 1024
     """Most numpy arrays in one message (each costs a Python object of ~200 bytes)."""
 

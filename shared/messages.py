@@ -80,6 +80,11 @@ class Hello:
         check.identifier(self.KIND, "run_id", self.run_id)
         if not isinstance(self.spec, EnvSpec):
             raise MalformedMessageError(f"HELLO.spec must be an EnvSpec, got {self.spec!r:.80}")
+        shared_keys = sorted(set(self.spec.observation) & set(self.spec.action))
+        if shared_keys or POLICY_VERSION_KEY in {*self.spec.observation, *self.spec.action}:
+            raise MalformedMessageError(
+                f"HELLO.spec: TRANSITIONS steps put observation and action keys in one map, so "
+                f"they must differ and not be {POLICY_VERSION_KEY!r}; both have {shared_keys}")
         _set(self, "policy_version", check.integer(
             self.KIND, "policy_version", self.policy_version, 0, check.INT64_MAX))
         _set(self, "protocol_version", check.integer(

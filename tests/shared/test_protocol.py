@@ -53,8 +53,12 @@ def spaces(draw: st.DrawFn) -> Space:
     return Space(dtype, shape)
 
 
-env_specs = st.builds(EnvSpec.create, st.dictionaries(keys, spaces(), max_size=3),
-                      st.dictionaries(keys, spaces(), min_size=1, max_size=2))
+@st.composite
+def env_specs(draw: st.DrawFn) -> EnvSpec:
+    observation = draw(st.dictionaries(keys, spaces(), max_size=3))
+    action_keys = keys.filter(lambda key: key not in observation)
+    return EnvSpec.create(observation, draw(st.dictionaries(action_keys, spaces(), min_size=1,
+                                                              max_size=2)))
 
 
 @st.composite
@@ -76,7 +80,7 @@ def transitions(draw: st.DrawFn) -> Transitions:
 
 numbers = st.integers(-(2**63), 2**64 - 1) | st.floats()
 messages = st.one_of(
-    st.builds(Hello, ids, ids, env_specs, st.integers(0, 2**63 - 1)),
+    st.builds(Hello, ids, ids, env_specs(), st.integers(0, 2**63 - 1)),
     st.builds(Welcome, ids, st.booleans(), uint64, st.floats(1e-3, 3600)),
     st.builds(Reject, st.from_regex(r"[a-z][a-z0-9_]{0,20}", fullmatch=True),
               st.text(min_size=1, max_size=200)),
@@ -257,6 +261,14 @@ def test_hello_checks_spec_hash_and_size() -> None:
     broken = payload | {"spec": {"observation": {}, "action": {}}}
     with pytest.raises(MalformedMessageError, match=r"HELLO\.spec is not a valid spec"):
         decode_message(_raw(broken, "HELLO"))
+
+
+def test_hello_refuses_specs_whose_keys_would_collide_in_transitions() -> None:
+    space = Space(np.float32, (2,))
+    with pytest.raises(MalformedMessageError, match=r"both have \['x'\]"):
+        Hello("r", "x", EnvSpec.create({"x": space}, {"x": space}), 0)
+    with pytest.raises(MalformedMessageError, match="policy_version"):
+        Hello("r", "x", EnvSpec.create({"policy_version": space}, {"a": space}), 0)
 
 
 def test_encode_refuses_bad_envelope_values_and_oversized_messages() -> None:
