@@ -120,7 +120,32 @@ def _mutate_bytes(rng: random.Random, data: bytes) -> bytes:
 _ODD_VALUES = [None, True, -1, 0, 2**64 - 1, -(2**63), 1.5, float("nan"), float("inf"), "x" * 300,
                "", "inf", "float32", "object", "<f4", b"\x00", [], [-1], [2**40, 2**40], {},
                {"a": 1}, [1, 2], msgpack.ExtType(1, b"\x01\x0a\x01\x00\x02\x00\x00\x00"),
-               msgpack.ExtType(1, b"\x01\x00\x01\x00\x02\x00\x00\x00\x02\x01")]
+               msgpack.ExtType(1, b"\x01\x00\x01\x00\x02\x00\x00\x00\x02\x01"),
+               {"names": [0], "formats": {"x": 1}}, {"names": ["a"], "formats": ["f4"]},
+               {"names": ["a", "a"], "formats": ["f4", "f4"]}, ["f4", [1, 2]]]
+
+
+_WORDS = ["float32", "int8", "bool", "O", "V8", "<f4", ">i2", "i99", "", "inf", "-inf", "S3",
+          "(2)i4", "f4,i4", "datetime64[s]", "c8", "object", "dtype", "shape", "low", "high",
+          "names", "formats", "policy_version", "reward", "steps", "HELLO", "TRANSITIONS"]
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    """A random JSON-like (plus bytes) value, up to 3 levels deep."""
+    choice = rng.randrange(10)
+    if choice == 0:
+        return rng.choice([None, True, False, b"\x00\x01"])
+    if choice == 1:
+        return rng.choice([0, 1, -1, 3, 2**31, 2**63, 2**64 - 1, -(2**63)])
+    if choice == 2:
+        return rng.choice([0.5, float("nan"), float("inf"), -1e308])
+    if choice in (3, 4):
+        return rng.choice(_WORDS)
+    if depth < 3 and choice in (5, 6):
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    if depth < 3 and choice in (7, 8):
+        return {rng.choice(_WORDS): _random_value(rng, depth + 1) for _ in range(rng.randrange(5))}
+    return rng.choice([[1], [2, 3], [0], [], [-1], [2**31, 2]])
 
 
 def _containers(document: Any) -> list[Any]:
@@ -135,7 +160,7 @@ def _containers(document: Any) -> list[Any]:
 def _mutate_schema(rng: random.Random, document: dict[str, Any]) -> bytes:
     """Re-pack ``document`` with one container changed: a key dropped, added or retyped."""
     target = rng.choice(_containers(document))
-    value = rng.choice(_ODD_VALUES)
+    value = rng.choice(_ODD_VALUES) if rng.random() < 0.5 else _random_value(rng)
     if isinstance(target, list):
         if target and rng.random() < 0.7:
             target[rng.randrange(len(target))] = value
@@ -147,10 +172,21 @@ def _mutate_schema(rng: random.Random, document: dict[str, Any]) -> bytes:
     if action == 0 and keys:
         del target[rng.choice(keys)]
     elif action == 1 or not keys:
-        target[rng.choice(["extra", "seq", "kind", "steps", "spec", "shape", "low"])] = value
+        name = rng.choice(["extra", "seq", "kind", "steps", "spec", "dtype", "shape", "low"])
+        target[name] = value
     else:
         target[rng.choice(keys)] = value
     return msgpack.packb(document, use_bin_type=True)
+
+
+def _mutate_spec(rng: random.Random, hello: dict[str, Any]) -> bytes:
+    """Re-pack a HELLO with one or two fields of one space set to random values."""
+    spaces = [space for part in hello["payload"]["spec"].values() for space in part.values()]
+    space = rng.choice(spaces)
+    for _ in range(rng.randrange(1, 3)):
+        value = rng.choice(_ODD_VALUES) if rng.random() < 0.5 else _random_value(rng)
+        space[rng.choice(["dtype", "shape", "low", "high", "extra"])] = value
+    return msgpack.packb(hello, use_bin_type=True)
 
 
 def generate(count: int, seed: int = 0) -> Iterator[bytes]:
@@ -168,7 +204,8 @@ def generate(count: int, seed: int = 0) -> Iterator[bytes]:
         (0.04, lambda: _bomb(rng)),
         (0.06, lambda: _huge_length(rng)),
         (0.05, lambda: _hostile_array(rng)),
-        (0.15, lambda: _mutate_schema(rng, _copy(rng.choice(documents)))),
+        (0.12, lambda: _mutate_schema(rng, _copy(rng.choice(documents)))),
+        (0.03, lambda: _mutate_spec(rng, _copy(documents[0]))),
     ]
     weights = [weight for weight, _ in makers]
     for _ in range(count):

@@ -99,7 +99,7 @@ class Hello:
     def from_payload(cls, payload: Any) -> Hello:
         fields = check.check_names(cls.KIND, payload, (
             "robot_id", "run_id", "protocol_version", "spec", "spec_hash", "policy_version"))
-        _check_spec_size(fields["spec"])
+        _precheck_spec(fields["spec"])
         try:
             spec = EnvSpec.from_canonical(fields["spec"])
         except (SpecError, TypeError, ValueError, OverflowError) as error:
@@ -113,15 +113,21 @@ class Hello:
                    fields["protocol_version"])
 
 
-def _check_spec_size(spec: Any) -> None:
-    """Refuse spaces whose bounds would take much memory, *before* building them."""
+def _precheck_spec(spec: Any) -> None:
+    """Refuse non-canonical dtypes and spaces whose bounds would take much memory, *before*
+    numpy sees them (``np.dtype`` of an arbitrary map raises arbitrary errors)."""
     total = 0
     for part in spec.values() if isinstance(spec, dict) else ():
         for space in part.values() if isinstance(part, dict) else ():
-            shape = space.get("shape") if isinstance(space, dict) else None
+            if not isinstance(space, dict):
+                continue  # EnvSpec.from_canonical reports it
+            if space.get("dtype") not in ALLOWED_DTYPES:
+                raise MalformedMessageError(
+                    f"HELLO.spec: dtype {space.get('dtype')!r:.40} is not one of {ALLOWED_DTYPES}")
+            shape = space.get("shape")
             if not isinstance(shape, list) or not all(
                     isinstance(dim, int) and dim >= 0 for dim in shape):
-                continue  # EnvSpec.from_canonical reports the malformed shape
+                continue
             if len(shape) > MAX_SPACE_DIMS:
                 raise MalformedMessageError(
                     f"HELLO.spec has a space of {len(shape)} dims; at most {MAX_SPACE_DIMS}")

@@ -258,6 +258,11 @@ def test_hello_checks_spec_hash_and_size() -> None:
         "action": payload["spec"]["action"]}}
     with pytest.raises(MalformedMessageError, match="elements or more"):
         decode_message(_raw(huge, "HELLO"))
+    odd_dtype = payload | {"spec": {"observation": payload["spec"]["observation"], "action": {
+        "a": {"dtype": {"names": [0], "formats": {"x": 1}}, "shape": [], "low": 0.0,
+              "high": 1.0}}}}
+    with pytest.raises(MalformedMessageError, match=r"dtype .* is not one of"):
+        decode_message(_raw(odd_dtype, "HELLO"))  # np.dtype of this map raises KeyError
     broken = payload | {"spec": {"observation": {}, "action": {}}}
     with pytest.raises(MalformedMessageError, match=r"HELLO\.spec is not a valid spec"):
         decode_message(_raw(broken, "HELLO"))
