@@ -33,8 +33,8 @@ MAX_REASON_LENGTH = 4096
 MAX_SIGNATURE_BYTES = 1024
 #: longest POLICY onnx file, in bytes (the codec's max_message_bytes bounds it as well).
 MAX_ONNX_BYTES = 1 << 30
-#: most elements over all spaces of a HELLO spec (each costs 16 bytes of bounds).
-MAX_SPEC_ELEMENTS = 1 << 22
+#: most elements over all spaces of a HELLO spec (each costs 16 bytes of bounds: 16 MiB).
+MAX_SPEC_ELEMENTS = 1 << 20
 #: most dimensions of one space in a HELLO spec.
 MAX_SPACE_DIMS = 8
 #: fixed dtypes of the reserved per-step arrays of TRANSITIONS, each of shape (T,).

@@ -86,6 +86,10 @@ def scan(view: memoryview, limits: CodecLimits, ext_code: int) -> list[tuple[int
         position += 1
         if action == _SKIP:
             size = argument
+        elif action == _STR and argument < 0:  # fixstr, the most common by far (map keys)
+            size = ~argument
+            if size > limits.max_str_len:
+                raise LimitExceededError("max_str_len", size, limits.max_str_len, "a str")
         elif action == _BAD:
             raise MalformedMessageError(
                 f"type byte 0x{view[position - 1]:02x} at offset {position - 1} is not valid "

@@ -33,7 +33,7 @@ def test_100k_fuzz_inputs_raise_only_protocol_errors() -> None:
     # The generator reaches every error class and also produces valid messages.
     for name in ("MalformedMessageError", "LimitExceededError", "BadArrayError",
                  "UnknownKindError", "VersionMismatchError"):
-        assert result["errors"].get(name, 0) > 100, (name, result["errors"])
+        assert result["errors"].get(name, 0) > 20, (name, result["errors"])
     assert result["accepted"] > 1000
 
 
