@@ -100,10 +100,14 @@ def _default(value: Any) -> Any:
 def encode(value: Any, limits: CodecLimits = DEFAULT_LIMITS) -> bytes:
     """Pack ``value`` (dicts with str keys, lists, str, bytes, numbers, bool, None, arrays).
 
+    The packed bytes are walked against ``limits`` as a receiver would, so that a message the
+    receiver would refuse for its size fails here, at the sender. (Map keys are not checked here:
+    a non-str key fails at the receiver.)
+
     Raises:
         MalformedMessageError: a value of an unsupported type (the message names it).
         BadArrayError: an array with a dtype outside the allow-list.
-        MessageTooLargeError: the packed bytes exceed ``limits.max_message_bytes``.
+        MessageTooLargeError, LimitExceededError: the message exceeds ``limits``.
     """
     try:
         data = msgpack.packb(value, default=_default, use_bin_type=True, strict_types=False)
@@ -111,6 +115,9 @@ def encode(value: Any, limits: CodecLimits = DEFAULT_LIMITS) -> bytes:
         raise MalformedMessageError(f"cannot encode message: {error}") from error
     if len(data) > limits.max_message_bytes:
         raise MessageTooLargeError("max_message_bytes", len(data), limits.max_message_bytes)
+    view = memoryview(data)
+    for start, length in scan(view, limits, ARRAY_EXT_CODE):
+        _array_at(view, start, length, limits)
     return data
 
 

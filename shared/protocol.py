@@ -74,7 +74,8 @@ def encode_message(message: Message, seq: int, time: float | None = None,
 
     Raises:
         MalformedMessageError: ``seq``/``time`` out of range or an unencodable field.
-        MessageTooLargeError: the packed message exceeds ``limits.max_message_bytes``.
+        MessageTooLargeError, LimitExceededError: the packed message exceeds ``limits`` (the
+            same check a receiver with the same limits makes).
     """
     kind = getattr(type(message), "KIND", None)
     if MESSAGE_TYPES.get(kind) is not type(message):

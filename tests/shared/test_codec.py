@@ -202,6 +202,14 @@ def test_each_limit_raises_its_own_error(limit: str) -> None:
     decode(LIMIT_CASES[limit], DEFAULT_LIMITS)  # within the defaults: accepted
 
 
+@pytest.mark.parametrize("limit", sorted(set(LIMIT_CASES) - {"max_message_bytes"}))
+def test_each_limit_is_also_enforced_when_encoding(limit: str) -> None:
+    value = decode(LIMIT_CASES[limit])
+    with pytest.raises(LimitExceededError) as caught:
+        encode(value, SMALL)
+    assert caught.value.limit == limit
+
+
 def test_map_keys_count_against_max_str_len() -> None:
     with pytest.raises(LimitExceededError, match="max_str_len exceeded at a str: 8 > 5"):
         decode(msgpack.packb({"abcdefgh": 1}), SMALL)
