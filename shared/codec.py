@@ -42,6 +42,7 @@ from shared.errors import (
     LimitExceededError,
     MalformedMessageError,
     MessageTooLargeError,
+    short_repr,
 )
 from shared.msgpack_scan import scan
 from shared.spec import ALLOWED_DTYPES
@@ -154,12 +155,14 @@ def decode(data: bytes | bytearray | memoryview, limits: CodecLimits = DEFAULT_L
 def _to_dict(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        keys = [key for key, _ in pairs]
-        twice = sorted({str(key)[:64] for key in keys if keys.count(key) > 1})
-        raise MalformedMessageError(f"duplicate map keys {twice[:4]}")
+        seen: set[Any] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedMessageError(f"duplicate map key {short_repr(key, 64)}")
+            seen.add(key)
     for key in result:
         if type(key) is not str:
-            raise MalformedMessageError(f"map key {key!r:.64} is not a str")
+            raise MalformedMessageError(f"map key {short_repr(key, 64)} is not a str")
     return result
 
 

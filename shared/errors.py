@@ -6,6 +6,25 @@ it without a debugger. Packages add their own subclasses of :class:`DaydreamerEr
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def short_repr(value: Any, width: int = 80) -> str:
+    """Type name and ``repr`` of ``value`` cut to about ``width`` characters, for error messages.
+
+    Never builds the full repr of a long str/bytes/container first (a hostile 64 MiB field must not
+    cost 256 MiB of error message).
+    """
+    if isinstance(value, str | bytes | bytearray):
+        shown = repr(value[:width])
+    elif isinstance(value, list | tuple | dict | set | frozenset):
+        shown = f"of {len(value)} items"
+    else:
+        shown = repr(value)
+    if len(shown) > width:
+        shown = shown[:width - 3] + "..."
+    return f"{type(value).__name__} {shown}"
+
 
 class DaydreamerError(Exception):
     """Base of every error raised on purpose by daydreamer code."""

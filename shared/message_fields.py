@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shared.errors import MalformedMessageError
+from shared.errors import MalformedMessageError, short_repr
 
 UINT64_MAX = (1 << 64) - 1
 INT64_MAX = (1 << 63) - 1
@@ -25,11 +25,7 @@ MAX_MANIFEST_DEPTH = 8
 
 
 def _fail(kind: str, name: str, expected: str, value: Any) -> MalformedMessageError:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return MalformedMessageError(
-        f"{kind}.{name}: expected {expected}, got {type(value).__name__} {shown}")
+    return MalformedMessageError(f"{kind}.{name}: expected {expected}, got {short_repr(value)}")
 
 
 def check_names(kind: str, payload: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -93,6 +89,13 @@ def blob(kind: str, name: str, value: Any, max_length: int, min_length: int = 0)
     if not isinstance(value, bytes | bytearray) or not min_length <= len(value) <= max_length:
         raise _fail(kind, name, f"bytes of {min_length}..{max_length} bytes", value)
     return bytes(value)
+
+
+def mapping(kind: str, name: str, value: Any) -> dict[Any, Any]:
+    """A dict (a msgpack map)."""
+    if not isinstance(value, dict):
+        raise _fail(kind, name, "a map", value)
+    return value
 
 
 def plain(kind: str, name: str, value: Any, depth: int = 0) -> Any:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from shared import message_fields as check
-from shared.errors import MalformedMessageError, SpecError
+from shared.errors import MalformedMessageError, SpecError, short_repr
 from shared.spec import ALLOWED_DTYPES, EnvSpec
 
 #: version of the envelope and of every payload schema in this module.
@@ -79,7 +79,8 @@ class Hello:
         check.identifier(self.KIND, "robot_id", self.robot_id)
         check.identifier(self.KIND, "run_id", self.run_id)
         if not isinstance(self.spec, EnvSpec):
-            raise MalformedMessageError(f"HELLO.spec must be an EnvSpec, got {self.spec!r:.80}")
+            raise MalformedMessageError(
+                f"HELLO.spec must be an EnvSpec, got {short_repr(self.spec)}")
         shared_keys = sorted(set(self.spec.observation) & set(self.spec.action))
         if shared_keys or POLICY_VERSION_KEY in {*self.spec.observation, *self.spec.action}:
             raise MalformedMessageError(
@@ -123,7 +124,8 @@ def _precheck_spec(spec: Any) -> None:
                 continue  # EnvSpec.from_canonical reports it
             if space.get("dtype") not in ALLOWED_DTYPES:
                 raise MalformedMessageError(
-                    f"HELLO.spec: dtype {space.get('dtype')!r:.40} is not one of {ALLOWED_DTYPES}")
+                    f"HELLO.spec: dtype {short_repr(space.get('dtype'), 40)} is not one of "
+                    f"{ALLOWED_DTYPES}")
             shape = space.get("shape")
             if not isinstance(shape, list) or not all(
                     isinstance(dim, int) and dim >= 0 for dim in shape):
@@ -221,9 +223,7 @@ class Transitions:
         if self.last_seq < self.first_seq:
             raise MalformedMessageError(
                 f"TRANSITIONS: last_seq {self.last_seq} < first_seq {self.first_seq}")
-        if not isinstance(self.steps, dict):
-            raise MalformedMessageError(f"TRANSITIONS.steps must be a map, got {self.steps!r:.80}")
-        _check_steps(self.steps, self.length)
+        _check_steps(check.mapping(self.KIND, "steps", self.steps), self.length)
 
     @property
     def length(self) -> int:
@@ -307,9 +307,8 @@ class Policy:
         _set(self, "version", check.integer(self.KIND, "version", self.version, 1,
                                             check.INT64_MAX))
         _set(self, "onnx", check.blob(self.KIND, "onnx", self.onnx, MAX_ONNX_BYTES, 1))
-        if not isinstance(self.manifest, dict):
-            raise MalformedMessageError(f"POLICY.manifest must be a map, got {self.manifest!r:.80}")
-        _set(self, "manifest", check.plain(self.KIND, "manifest", self.manifest))
+        manifest = check.mapping(self.KIND, "manifest", self.manifest)
+        _set(self, "manifest", check.plain(self.KIND, "manifest", manifest))
         _set(self, "signature", check.blob(self.KIND, "signature", self.signature,
                                            MAX_SIGNATURE_BYTES))
 
@@ -347,18 +346,17 @@ class Stats:
     """Name -> int or float (NaN and infinities allowed; bools are not numbers here)."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.values, dict):
-            raise MalformedMessageError(f"STATS.values must be a map, got {self.values!r:.80}")
         clean = {}
-        for name, value in self.values.items():
+        for name, value in check.mapping(self.KIND, "values", self.values).items():
             check.key(self.KIND, "values", name)
             numeric = isinstance(value, int | float | np.integer | np.floating)
             if isinstance(value, bool) or not numeric:
                 raise MalformedMessageError(
-                    f"STATS.values[{name!r}] must be a number, got {value!r:.80}")
+                    f"STATS.values[{name!r}] must be a number, got {short_repr(value)}")
             number = value.item() if isinstance(value, np.generic) else value
             if isinstance(number, int):
-                check.integer(self.KIND, f"values[{name!r}]", number, -(1 << 63), check.UINT64_MAX)
+                check.integer(self.KIND, f"values[{name!r}]", number, -(1 << 63),
+                              check.UINT64_MAX)
             clean[name] = number
         _set(self, "values", clean)
 

@@ -27,7 +27,12 @@ from typing import Any
 
 from shared import message_fields as check
 from shared.codec import DEFAULT_LIMITS, CodecLimits, decode, encode
-from shared.errors import MalformedMessageError, UnknownKindError, VersionMismatchError
+from shared.errors import (
+    MalformedMessageError,
+    UnknownKindError,
+    VersionMismatchError,
+    short_repr,
+)
 from shared.messages import (
     MESSAGE_TYPES,
     PROTOCOL_VERSION,
@@ -110,7 +115,7 @@ def decode_message(data: bytes | bytearray | memoryview,
     message_type = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
     if message_type is None:
         raise UnknownKindError(
-            f"unknown message kind {kind!r:.80}; known kinds: {sorted(MESSAGE_TYPES)}")
+            f"unknown message kind {short_repr(kind)}; known kinds: {sorted(MESSAGE_TYPES)}")
     seq = check.integer("envelope", "seq", fields["seq"])
     sent = check.real("envelope", "time", fields["time"])
     message = message_type.from_payload(fields["payload"])
@@ -122,7 +127,7 @@ def decode_message(data: bytes | bytearray | memoryview,
 def _check_version(version: Any) -> None:
     if isinstance(version, bool) or not isinstance(version, int):
         raise MalformedMessageError(
-            f"envelope.version: expected an int, got {type(version).__name__} {version!r:.40}")
+            f"envelope.version: expected an int, got {short_repr(version, 40)}")
     if version != PROTOCOL_VERSION:
         raise VersionMismatchError(PROTOCOL_VERSION, version)
 

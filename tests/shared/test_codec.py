@@ -154,9 +154,9 @@ def test_bad_array_payloads_are_refused(data: bytes, match: str) -> None:
 @pytest.mark.parametrize("data, match", [
     (msgpack.packb({"a": msgpack.ExtType(2, b"xx")}), "unknown ext type code 2"),
     (b"\x81\xa1a\xd6\xff\x00\x00\x00\x00", "unknown ext type code -1"),  # msgpack timestamp
-    (b"\x82\xa1a\x01\xa1a\x02", "duplicate map keys \\[.a.\\]"),
+    (b"\x82\xa1a\x01\xa1a\x02", "duplicate map key str 'a'"),
     (b"\x81\x01\x02", "map key"),
-    (b"\x81\xc4\x01a\x02", "map key b.a. is not a str"),
+    (b"\x81\xc4\x01a\x02", "map key bytes b'a' is not a str"),
     (b"\x91\x01\x02", "1 bytes trail"),
     (b"\xc1", "not valid msgpack"),
     (b"", "truncated"),
