@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from shared.protocol import MESSAGE_TYPES, decode_message, encode_message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,3 +53,17 @@ def test_fuzz_bench_cli_prints_json_and_exit_code() -> None:
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["count"] == 300 and result["failure_count"] == 0
+
+
+def test_fuzz_bench_fails_when_another_exception_escapes(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    fuzzer = _load_fuzzer()
+
+    def broken_decoder(data: bytes) -> None:
+        raise KeyError("a decoder bug")
+
+    monkeypatch.setattr(fuzzer, "decode_message", broken_decoder)
+    assert fuzzer.main(["--count", "5"]) == 1
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["failure_count"] == 5
+    assert result["failures"][0].startswith("KeyError: 'a decoder bug'")
