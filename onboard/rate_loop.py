@@ -58,10 +58,12 @@ class RateLoop:
         self.stats = LoopStats()
 
     def run(self, tick: Callable[[int, float], bool], max_ticks: int | None = None) -> LoopStats:
-        """Run until ``tick`` returns False or ``max_ticks`` ticks ran; return the stats."""
+        """Run until ``tick`` returns False or ``max_ticks`` ticks ran in this call; return the
+        stats (cumulative over calls)."""
         start = self.clock.now()
         index = 0
-        while max_ticks is None or self.stats.ticks < max_ticks:
+        ran = 0
+        while max_ticks is None or ran < max_ticks:
             deadline = start + index * self.period
             self.clock.sleep_until(deadline)
             began = self.clock.now()
@@ -70,6 +72,7 @@ class RateLoop:
             ended = self.clock.now()
             self.stats.busy.add(ended - began)
             self.stats.ticks += 1
+            ran += 1
             index += 1
             if ended > start + index * self.period:
                 late_index = math.ceil((ended - start) / self.period)

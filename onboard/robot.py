@@ -47,6 +47,10 @@ class Robot(Protocol):
         """A reason to e-stop, or None."""
         ...
 
+    def halt(self) -> None:
+        """Bring the robot to its safe state when the loop ends (outside any tick)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -95,6 +99,9 @@ class EnvRobot:
 
     def fault(self) -> str | None:
         return None
+
+    def halt(self) -> None:
+        """A simulation needs no stopping: it advances only when stepped."""
 
     def close(self) -> None:
         self.env.close()

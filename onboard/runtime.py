@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 
 from onboard.clock import Clock, MonotonicClock
-from onboard.policy import LoadedPolicy, Mode, PolicyRunner
+from onboard.policy import LoadedPolicy, PolicyRunner
 from onboard.rate_loop import RateLoop
 from onboard.robot import Robot
 from onboard.safety import SafetyConfig, SafetyLayer
@@ -113,7 +113,7 @@ class Runtime:
         try:
             self.loop.run(self.tick, max_ticks)
         finally:
-            self.robot.act(self.robot.safe_action())
+            self.robot.halt()
         return self.summary()
 
     def _maybe_swap(self, first: bool) -> None:

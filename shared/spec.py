@@ -136,10 +136,12 @@ class Space:
         if self.dtype == np.bool_:
             return rng.integers(0, 2, self.shape).astype(bool)
         if np.issubdtype(self.dtype, np.integer):
-            return rng.integers(self.low, self.high, endpoint=True).astype(self.dtype)
+            low = np.clip(self.low, -(2.0**62), 2.0**62).astype(np.int64)
+            high = np.clip(self.high, -(2.0**62), 2.0**62).astype(np.int64)
+            return np.asarray(rng.integers(low, high, endpoint=True)).astype(self.dtype)
         low = np.where(np.isfinite(self.low), self.low, -1.0)
         high = np.where(np.isfinite(self.high), self.high, 1.0)
-        return rng.uniform(low, high).astype(self.dtype)
+        return np.asarray(rng.uniform(low, high)).astype(self.dtype)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Space) and self.to_canonical() == other.to_canonical()

@@ -46,7 +46,7 @@ def test_immediate_swap() -> None:
 
 
 def test_inference_error_is_counted_and_robot_held_then_stopped() -> None:
-    runtime, env, steps = make(length=1000)
+    runtime, _, steps = make(length=1000)
     runtime.offer_policy(load_policy(counting_policy(), SPEC))
     runtime.run(max_ticks=3)
 

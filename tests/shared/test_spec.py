@@ -155,3 +155,13 @@ def test_sample_is_valid(values: list[float]) -> None:
     space = Space(np.float32, (len(values),), low, np.asarray(values) + 1.0)
     rng = np.random.default_rng(0)
     validate(space.sample(rng), space)
+
+
+@pytest.mark.parametrize("space", [
+    Space(np.float32, ()), Space(np.uint64, ()), Space(np.int64, (2,)), Space(bool, (3,)),
+    Space(np.int32, (), 0, 5), Space(np.float64, (2, 2), -np.inf, 0.0),
+])
+def test_sample_every_kind_of_space(space: Space) -> None:
+    value = space.sample(np.random.default_rng(1))
+    assert value.shape == space.shape and value.dtype == space.dtype
+    validate(value, space)
