@@ -20,13 +20,13 @@ from shared.errors import DaydreamerError
 from shared.policy_io import (
     CARRY_INPUTS,
     CARRY_OUTPUTS,
-    NOISE_NORMAL_PREFIX,
-    NOISE_UNIFORM_PREFIX,
+    NOISE_INPUTS,
     OUTPUTS,
     action_key,
     action_size,
     decode_action,
     encode_action,
+    noise_kind,
 )
 from shared.spec import EnvSpec
 
@@ -89,8 +89,7 @@ def load_policy(onnx_bytes: bytes, spec: EnvSpec, version: int | None = None,
     variant = meta.get("variant", "")
     inputs = {arg.name: arg for arg in session.get_inputs()}
     outputs = {arg.name: arg for arg in session.get_outputs()}
-    noise = {n: ("uniform" if n.startswith(NOISE_UNIFORM_PREFIX) else "normal")
-             for n in inputs if n.startswith((NOISE_UNIFORM_PREFIX, NOISE_NORMAL_PREFIX))}
+    noise = {name: noise_kind(spec, name) for name in NOISE_INPUTS if name in inputs}
     expected = {*spec.model_keys, *CARRY_INPUTS, *noise}
     if set(inputs) != expected or set(outputs) != set(OUTPUTS):
         raise PolicyLoadError(
@@ -109,17 +108,31 @@ def load_policy(onnx_bytes: bytes, spec: EnvSpec, version: int | None = None,
         if shapes[key] != (1, *space.shape) or dtypes[key] != space.dtype:
             raise PolicyLoadError(f"policy input {key!r} is {dtypes[key]} {shapes[key]}, the "
                                   f"spec says {space.dtype} {(1, *space.shape)}")
-    width = action_size(spec)
-    action_shape = _static_shape(outputs["action"], "action")
-    if shapes["prev_action"] != (1, width) or action_shape != (1, width):
-        raise PolicyLoadError(f"policy action width {action_shape} / prev_action "
-                              f"{shapes['prev_action']}, the spec needs (1, {width})")
+    _check_action_io(spec, shapes, outputs)
     for output, name in CARRY_OUTPUTS.items():
         if _static_shape(outputs[output], output) != shapes[name]:
             raise PolicyLoadError(f"policy output {output!r} shape differs from input {name!r}")
     meta_version = int(meta.get("policy_version", -1))
     return LoadedPolicy(session, meta_version if version is None else version, variant, shapes,
                         dtypes, noise)
+
+
+def _check_action_io(spec: EnvSpec, shapes: Mapping[str, tuple[int, ...]],
+                     outputs: Mapping[str, object]) -> None:
+    width = action_size(spec)
+    discrete = spec.action[action_key(spec)].discrete
+    action_shape = _static_shape(outputs["action"], "action")
+    action_type = getattr(outputs["action"], "type", "")
+    expected = ((1,), "tensor(int64)") if discrete else ((1, width), "tensor(float)")
+    if (action_shape, action_type) != expected:
+        raise PolicyLoadError(f"policy action output is {action_type} {action_shape}, the spec "
+                              f"needs {expected[1]} {expected[0]}")
+    for name in ("prev_action",):
+        if shapes[name] != (1, width):
+            raise PolicyLoadError(f"policy {name} shape {shapes[name]}, the spec needs "
+                                  f"(1, {width})")
+    if _static_shape(outputs["action_features"], "action_features") != (1, width):
+        raise PolicyLoadError(f"policy action_features output is not (1, {width})")
 
 
 class PolicyRunner:
@@ -169,8 +182,11 @@ class PolicyRunner:
             sample = (self.rng.uniform(1e-6, 1.0 - 1e-6, shape) if kind == "uniform"
                       else self.rng.standard_normal(shape))
             feed[name] = sample.astype(policy.input_dtypes[name])
-        action, deter, stoch = policy.session.run(list(OUTPUTS), feed)  # type: ignore[attr-defined]
-        self.carry["deter"], self.carry["stoch"] = deter, stoch
+        outputs = policy.session.run(list(OUTPUTS), feed)  # type: ignore[attr-defined]
+        named = dict(zip(OUTPUTS, outputs, strict=True))
+        for output, carry in CARRY_OUTPUTS.items():
+            self.carry[carry] = named[output]
+        action = named["action"]
         return decode_action(self.spec, action[0])
 
     def sent(self, action: np.ndarray) -> None:

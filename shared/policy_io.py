@@ -9,19 +9,22 @@ Inputs
     ``stoch``        float32 ``(1, S, C)``: one-hot categorical state (S latents of C classes).
     ``prev_action``  float32 ``(1, A)``: the action actually sent at the previous tick, in the
                      model's action encoding (continuous in [-1, 1]; discrete as one-hot).
-    ``is_first``     bool ``(1,)``: True at the first step of an episode; the graph zeroes the
+    ``is_first``     float32 ``(1,)``: 1.0 at the first step of an episode; the graph zeroes the
                      carry and ``prev_action`` itself when it is set.
-    ``noise_uniform_*``  float32, uniform in (0, 1) (Gumbel-max sampling of categoricals);
-    ``noise_normal_*``   float32, standard normal (sampling of continuous actions).
-                     Noise inputs exist only in the ``sample`` variant.
+    ``stoch_noise``  float32 ``(1, S, C)`` uniform in (0, 1): Gumbel-max sampling of ``stoch``.
+    ``action_noise`` float32, uniform in (0, 1) ``(1, K)`` for a discrete action (Gumbel-max) or
+                     standard normal ``(1, A)`` for a continuous one.
+                     The two noise inputs exist only in the ``sample`` variant.
 
-Outputs
-    ``action``       float32 ``(1, A)``: continuous in [-1, 1], or one-hot for a discrete space.
-    ``deter_out``, ``stoch_out``: the new carry, same shapes as ``deter`` and ``stoch``
-                     (ONNX forbids one name being both a graph input and a graph output).
+Outputs (ONNX forbids one name being both a graph input and a graph output, hence ``next_``)
+    ``action``           float32 ``(1, A)`` in [-1, 1], or int64 ``(1,)`` holding the robot's
+                         discrete action value.
+    ``action_features``  float32 ``(1, A)``: the model encoding of ``action`` (the runtime feeds
+                         back the encoding of the action actually *sent* instead).
+    ``next_deter``, ``next_stoch``: the new carry, same shapes as ``deter`` and ``stoch``.
 
-``metadata_props`` carry ``spec_hash``, ``policy_version``, ``training_step``, ``preset`` and
-``variant`` (``sample`` or ``mode``).
+``metadata_props`` carry ``spec_hash``, ``policy_version``, ``training_step``, ``preset``,
+``variant`` (``sample`` or ``mode``) and ``action_kind`` (``discrete`` or ``continuous``).
 
 Continuous action spaces of a robot spec must be bounded by [-1, 1] (robots normalise their
 commands, as DayDreamer's do); discrete spaces are integer scalars (``Space.discrete``).
@@ -35,12 +38,12 @@ from shared.errors import SpecError
 from shared.spec import EnvSpec
 
 CARRY_INPUTS = ("deter", "stoch", "prev_action", "is_first")
-OUTPUTS = ("action", "deter_out", "stoch_out")
+OUTPUTS = ("action", "action_features", "next_deter", "next_stoch")
 #: which output feeds which carry input at the next tick.
-CARRY_OUTPUTS = {"deter_out": "deter", "stoch_out": "stoch"}
-NOISE_UNIFORM_PREFIX = "noise_uniform"
-NOISE_NORMAL_PREFIX = "noise_normal"
-METADATA_KEYS = ("spec_hash", "policy_version", "training_step", "preset", "variant")
+CARRY_OUTPUTS = {"next_deter": "deter", "next_stoch": "stoch"}
+NOISE_INPUTS = ("stoch_noise", "action_noise")
+METADATA_KEYS = ("spec_hash", "policy_version", "training_step", "preset", "variant",
+                 "action_kind")
 
 
 def action_key(spec: EnvSpec) -> str:
@@ -66,9 +69,18 @@ def check_learnable(spec: EnvSpec) -> None:
         if not (np.all(space.low == -1.0) and np.all(space.high == 1.0)):
             raise SpecError(f"action {key!r}: continuous actions must be bounded by [-1, 1] "
                             f"(normalise on the robot side), got {space}")
-    clash = set(spec.model_keys) & {*CARRY_INPUTS, *OUTPUTS}
-    if clash or any(k.startswith("noise_") for k in spec.model_keys):
+    clash = set(spec.model_keys) & {*CARRY_INPUTS, *OUTPUTS, *NOISE_INPUTS}
+    if clash:
         raise SpecError(f"observation keys {sorted(clash)} clash with policy input names")
+
+
+def noise_kind(spec: EnvSpec, name: str) -> str:
+    """``uniform`` or ``normal``: the distribution a sampling policy expects on noise input."""
+    if name == "stoch_noise":
+        return "uniform"
+    if name == "action_noise":
+        return "uniform" if spec.action[action_key(spec)].discrete else "normal"
+    raise SpecError(f"{name!r} is not a noise input; those are {NOISE_INPUTS}")
 
 
 def encode_action(spec: EnvSpec, value: np.ndarray) -> np.ndarray:
@@ -81,9 +93,9 @@ def encode_action(spec: EnvSpec, value: np.ndarray) -> np.ndarray:
     return np.asarray(value, np.float32).reshape(-1)
 
 
-def decode_action(spec: EnvSpec, encoded: np.ndarray) -> np.ndarray:
-    """Model encoding ``(A,)`` -> robot action of the spec's dtype and shape."""
+def decode_action(spec: EnvSpec, output: np.ndarray) -> np.ndarray:
+    """The graph's ``action`` output without its batch dim -> robot action (spec dtype/shape)."""
     space = spec.action[action_key(spec)]
     if space.discrete:
-        return np.asarray(int(np.argmax(encoded)) + int(space.low), space.dtype)
-    return np.asarray(encoded, space.dtype).reshape(space.shape)
+        return np.asarray(int(np.reshape(output, -1)[0]), space.dtype)
+    return np.asarray(output, space.dtype).reshape(space.shape)

@@ -1,6 +1,6 @@
 """Tiny hand-built ONNX acting steps with the policy signature, for runtime tests (no torch).
 
-The fake step counts: ``deter_out = deter * (1 - is_first) + 1`` and
+The fake step counts: ``next_deter = deter * (1 - is_first) + 1`` and
 ``action = tanh(0.01 * (deter_out[:, :A] + sum(joints) + noise))``, so a test can read from the
 action how many steps the carry has seen since the last reset.
 """
@@ -26,17 +26,19 @@ def counting_policy(spec: EnvSpec = SPEC, variant: str = "mode", version: int = 
         helper.make_tensor_value_info("deter", TensorProto.FLOAT, [1, deter]),
         helper.make_tensor_value_info("stoch", TensorProto.FLOAT, [1, 2, 3]),
         helper.make_tensor_value_info("prev_action", TensorProto.FLOAT, [1, width]),
-        helper.make_tensor_value_info("is_first", TensorProto.BOOL, [1]),
+        helper.make_tensor_value_info("is_first", TensorProto.FLOAT, [1]),
     ]
     if variant == "sample":
-        inputs.append(helper.make_tensor_value_info("noise_normal_action", TensorProto.FLOAT,
+        inputs.append(helper.make_tensor_value_info("stoch_noise", TensorProto.FLOAT, [1, 2, 3]))
+        inputs.append(helper.make_tensor_value_info("action_noise", TensorProto.FLOAT,
                                                     [1, width]))
     if extra_input:
         inputs.append(helper.make_tensor_value_info("surprise", TensorProto.FLOAT, [1]))
     outputs = [
         helper.make_tensor_value_info("action", TensorProto.FLOAT, [1, width]),
-        helper.make_tensor_value_info("deter_out", TensorProto.FLOAT, [1, deter]),
-        helper.make_tensor_value_info("stoch_out", TensorProto.FLOAT, [1, 2, 3]),
+        helper.make_tensor_value_info("action_features", TensorProto.FLOAT, [1, width]),
+        helper.make_tensor_value_info("next_deter", TensorProto.FLOAT, [1, deter]),
+        helper.make_tensor_value_info("next_stoch", TensorProto.FLOAT, [1, 2, 3]),
     ]
     const = [
         helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
@@ -51,27 +53,28 @@ def counting_policy(spec: EnvSpec = SPEC, variant: str = "mode", version: int = 
         nodes.append(helper.make_node("Cast", ["joints"], ["joints_f"], to=TensorProto.FLOAT))
         joints = "joints_f"
     nodes += [
-        helper.make_node("Cast", ["is_first"], ["first_f"], to=TensorProto.FLOAT),
-        helper.make_node("Sub", ["one", "first_f"], ["keep"]),
+        helper.make_node("Sub", ["one", "is_first"], ["keep"]),
         helper.make_node("Unsqueeze", ["keep", "axis1"], ["keep2"]),
         helper.make_node("Mul", ["deter", "keep2"], ["masked"]),
-        helper.make_node("Add", ["masked", "one"], ["deter_out"]),
-        helper.make_node("Identity", ["stoch"], ["stoch_out"]),
+        helper.make_node("Add", ["masked", "one"], ["next_deter"]),
+        helper.make_node("Identity", ["stoch"], ["next_stoch"]),
         helper.make_node("ReduceSum", [joints, "axis1"], ["jsum"], keepdims=1),
-        helper.make_node("Slice", ["deter_out", "start", "stop", "axis1"], ["head"]),
+        helper.make_node("Slice", ["next_deter", "start", "stop", "axis1"], ["head"]),
         helper.make_node("Add", ["head", "jsum"], ["pre"]),
     ]
     last = "pre"
     if variant == "sample":
-        nodes.append(helper.make_node("Add", ["pre", "noise_normal_action"], ["noisy"]))
+        nodes.append(helper.make_node("Add", ["pre", "action_noise"], ["noisy"]))
         last = "noisy"
     nodes += [helper.make_node("Mul", [last, "scale"], ["scaled"]),
-              helper.make_node("Tanh", ["scaled"], ["action"])]
+              helper.make_node("Tanh", ["scaled"], ["action"]),
+              helper.make_node("Identity", ["action"], ["action_features"])]
     graph = helper.make_graph(nodes, "counting", inputs, outputs, initializer=const)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
     meta = {"spec_hash": spec_hash or spec.hash, "policy_version": str(version),
-            "training_step": "0", "preset": "fake", "variant": variant}
+            "training_step": "0", "preset": "fake", "variant": variant,
+            "action_kind": "continuous"}
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
