@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -77,7 +79,7 @@ def test_frames_round_trip_at_arbitrary_split_points(messages, splits) -> None:
     cuts = sorted({0, len(stream), *(split % (len(stream) + 1) for split in splits)})
     parser = FrameParser(TABLE)
     events = []
-    for start, end in zip(cuts, cuts[1:], strict=False):
+    for start, end in itertools.pairwise(cuts):
         events += parser.feed(stream[start:end])
     assert all(isinstance(event, Frame) for event in events)
     assert [event.name for event in events] == [name for name, _ in messages]
