@@ -52,6 +52,8 @@ class _Pending:
     reply: str
     event: threading.Event = field(default_factory=threading.Event)
     values: dict[str, Any] | None = None
+    sent_at: float = math.nan
+    received_at: float = math.nan
 
 
 class FirmwareDriver:
@@ -177,7 +179,9 @@ class FirmwareDriver:
             with self._lock:
                 self._pending.pop(("HEARTBEAT", counter), None)
             raise LinkTimeoutError(f"heartbeat {counter} got no echo")
-        return self._last_rtt
+        with self._lock:
+            self._pending.pop(("HEARTBEAT", counter), None)
+        return pending.received_at - pending.sent_at
 
     def estop(self, reason: int = 0) -> None:
         """Latch the firmware e-stop (reliable: retried until ACK)."""
@@ -276,8 +280,11 @@ class FirmwareDriver:
             self._heartbeat_counter = (self._heartbeat_counter + 1) & 0xFFFFFFFF
             counter = self._heartbeat_counter
             if pending is not None:
+                pending.sent_at = self._clock()
                 self._pending[("HEARTBEAT", counter)] = pending
-            self._heartbeat_sent_at = {counter: self._clock()}
+            self._heartbeat_sent_at[counter] = self._clock()
+            if len(self._heartbeat_sent_at) > 64:  # bounded: forget the oldest unanswered
+                del self._heartbeat_sent_at[next(iter(self._heartbeat_sent_at))]
         self._send("HEARTBEAT", {"counter": counter, "echo": 1})
         self._last_feed_sent = self._clock()
         self._counters["heartbeats_sent"] += 1
@@ -327,7 +334,8 @@ class FirmwareDriver:
         elif frame.name == "FAULT":
             self._fault(values["code"], values["text"])
         elif frame.name == "HEARTBEAT":
-            sent = self._heartbeat_sent_at.get(values["counter"])
+            with self._lock:
+                sent = self._heartbeat_sent_at.pop(values["counter"], None)
             if sent is not None:
                 self._last_rtt = now - sent
             self._complete(("HEARTBEAT", values["counter"]), values)
@@ -341,6 +349,7 @@ class FirmwareDriver:
             pending = self._pending.get(key)
         if pending is not None and not pending.event.is_set():
             pending.values = values
+            pending.received_at = self._clock()
             pending.event.set()
 
     def _fault(self, code: int, text: str) -> None:
