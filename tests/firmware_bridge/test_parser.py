@@ -143,6 +143,7 @@ def test_fuzz_100k_inputs_never_raise_and_always_resync() -> None:
     parser = FrameParser(TABLE)
     started = time.perf_counter()
     bad_before = resynced = 0
+    accepted: list[Frame] = []
     for index in range(100_000):
         if index % 2:
             garbage = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 80)))
@@ -150,6 +151,7 @@ def test_fuzz_100k_inputs_never_raise_and_always_resync() -> None:
             garbage = mutate(rng.choice(valid), rng)
         events = parser.feed(garbage)
         assert all(isinstance(event, Frame | BadFrame) for event in events)
+        accepted += [event for event in events if isinstance(event, Frame)]
         tail = parser.feed(b"\x00" + marker)
         resynced += any(isinstance(event, Frame) and event.values.get("counter") == 777
                         for event in tail)
@@ -160,6 +162,10 @@ def test_fuzz_100k_inputs_never_raise_and_always_resync() -> None:
     assert parser.stats.bad["internal"] == 0
     assert len(parser._buffer) <= parser.max_frame
     assert elapsed < 30.0, f"fuzz took {elapsed:.1f} s"
+    originals = {*valid, marker}
+    for event in accepted:  # only frames a mutation left intact (e.g. a deleted delimiter)
+        assert encode_frame(TABLE, event.message.id, event.seq, event.timestamp_us,
+                            event.message.encode(event.values)) in originals
 
 
 @pytest.mark.parametrize("seed", range(3))
