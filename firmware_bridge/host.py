@@ -91,6 +91,7 @@ class FirmwareDriver:
         self._state: StateSample | None = None
         self._last_frame: float | None = None
         self._last_feed_sent = -math.inf
+        self._last_probe = -math.inf
         self._silent = False
         self._counters = {"faults": 0, "silence_events": 0, "commands_sent": 0,
                           "heartbeats_sent": 0, "retries": 0, "request_timeouts": 0}
@@ -276,16 +277,21 @@ class FirmwareDriver:
             self.transport.write(self._encoder.encode(name, values))
 
     def _next_heartbeat(self, pending: _Pending | None = None) -> int:
+        now = self._clock()
+        echo = pending is not None or now - self._last_probe >= self.config.rtt_probe_period_s
+        if echo:
+            self._last_probe = now
         with self._lock:
             self._heartbeat_counter = (self._heartbeat_counter + 1) & 0xFFFFFFFF
             counter = self._heartbeat_counter
             if pending is not None:
                 pending.sent_at = self._clock()
                 self._pending[("HEARTBEAT", counter)] = pending
-            self._heartbeat_sent_at[counter] = self._clock()
+            if echo:
+                self._heartbeat_sent_at[counter] = self._clock()
             if len(self._heartbeat_sent_at) > 64:  # bounded: forget the oldest unanswered
                 del self._heartbeat_sent_at[next(iter(self._heartbeat_sent_at))]
-        self._send("HEARTBEAT", {"counter": counter, "echo": 1})
+        self._send("HEARTBEAT", {"counter": counter, "echo": int(echo)})
         self._last_feed_sent = self._clock()
         self._counters["heartbeats_sent"] += 1
         return counter

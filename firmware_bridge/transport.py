@@ -32,6 +32,8 @@ class LinkConfig:
             (must stay well below the firmware watchdog, default 100 ms).
         silence_timeout_periods: the firmware is declared silent after this many control periods
             without a valid frame.
+        rtt_probe_period_s: one periodic HEARTBEAT per this period asks for an echo (round-trip
+            time in ``health()``); the others are not answered, to spare slow lines.
         retries: attempts of a reliable request (handshake, configure, e-stop, reset).
         ack_timeout_s: wait for the reply of one attempt, on top of the wire time.
         poll_s: longest the reader thread blocks in one read.
@@ -41,6 +43,7 @@ class LinkConfig:
     control_period_s: float = 0.02
     heartbeat_period_s: float = 0.02
     silence_timeout_periods: float = 2.0
+    rtt_probe_period_s: float = 1.0
     retries: int = 5
     ack_timeout_s: float = 0.05
     poll_s: float = 0.005
@@ -48,7 +51,7 @@ class LinkConfig:
     def __post_init__(self) -> None:
         positive = {name: getattr(self, name) for name in (
             "baud", "control_period_s", "heartbeat_period_s", "silence_timeout_periods",
-            "retries", "ack_timeout_s", "poll_s")}
+            "rtt_probe_period_s", "retries", "ack_timeout_s", "poll_s")}
         bad = {name: value for name, value in positive.items() if not value > 0}
         if bad:
             raise BridgeError(f"LinkConfig values must be > 0, got {bad}")

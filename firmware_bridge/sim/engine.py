@@ -49,6 +49,7 @@ class FirmwareStats:
         overruns: loop iterations that could not catch up with the physics rate.
         unexpected: valid frames of a type the firmware does not accept.
         physics_errors: exceptions raised by the robot model.
+        duplicate_requests: retried requests answered again without being executed again.
     """
 
     commands_applied: int = 0
@@ -61,6 +62,7 @@ class FirmwareStats:
     overruns: int = 0
     unexpected: int = 0
     physics_errors: int = 0
+    duplicate_requests: int = 0
 
 
 class SimFirmware:
@@ -111,6 +113,9 @@ class SimFirmware:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._owns_transport = False
+        self._request: tuple[str, int] | None = None
+        self._replies: dict[str, tuple[int, str, dict]] = {}
+        self._last_overrun_report = -math.inf
 
     # ----------------------------------------------------------------- construction helpers
     @classmethod
@@ -195,6 +200,10 @@ class SimFirmware:
         if due > most:
             self.stats.overruns += 1
             self._physics_origin += (due - most) / rate
+            if now - self._last_overrun_report >= 1.0:  # reported, rate-limited, not latched
+                self._last_overrun_report = now
+                self._send_fault(FaultCode.OVERRUN,
+                                 f"{due / rate * 1000:.0f} ms of physics behind; skipped")
             due = most
         try:
             self.model.step_physics(self.targets, due / rate)
@@ -245,7 +254,21 @@ class SimFirmware:
         if handler is None:
             self.stats.unexpected += 1
             return
-        handler(self, frame.values)
+        request_id = frame.values.get("request_id")
+        if request_id is None:
+            handler(self, frame.values)
+            return
+        last = self._replies.get(frame.name)
+        if last is not None and last[0] == request_id:  # a retry: answer again, do not redo
+            self.stats.duplicate_requests += 1
+            self._send(last[1], last[2])
+            return
+        self._replies.pop(frame.name, None)
+        self._request = (frame.name, request_id)
+        try:
+            handler(self, frame.values)
+        finally:
+            self._request = None
 
     def _on_hello_request(self, values: dict) -> None:
         if values["host_table_hash"] != self.table.hash32:
@@ -253,6 +276,7 @@ class SimFirmware:
                            values["host_table_hash"], self.table.hash32)
         self.last_command_seq = 0
         self._watchdog_armed = False
+        self._replies.clear()  # request ids restart with the session
         self.parser.reset_sequences()
         model = self.model
         self._send("HELLO", {
@@ -403,6 +427,8 @@ class SimFirmware:
         self.stats.states_sent += 1
 
     def _send(self, name: str, values: dict) -> None:
+        if self._request is not None and name in ("ACK", "CONFIG_ACK"):
+            self._replies[self._request[0]] = (self._request[1], name, values)
         wire = self._encoder.encode(name, values)
         for release, piece in self.injector.apply(TX, wire, self._clock()):
             self._order += 1

@@ -216,3 +216,12 @@ def test_reset_is_acknowledged_and_a_new_session_restarts_command_seq(firmware, 
         seq = second.send_command([0.6] * 3)
         assert seq == 1
         assert settled_state(second, seq).last_command_seq == 1
+
+
+def test_retried_requests_are_executed_once(driver, firmware, robot) -> None:
+    driver.inject_faults(dataclasses.asdict(FaultSettings(
+        seed=2, message_type=TABLE.message("ACK").id, directions=TX, drop_probability=0.5)))
+    for task in range(4):
+        driver.reset(task_id=task, seed=task)
+    assert robot.resets == [(task, task) for task in range(4)]
+    assert firmware.stats.duplicate_requests == driver.health().retries >= 1

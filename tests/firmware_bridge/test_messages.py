@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,12 @@ def test_float_fields_keep_f32_precision() -> None:
                                              "targets": [math.pi, math.inf]}))
     assert decoded["targets"][0] == pytest.approx(math.pi, rel=1e-7)
     assert decoded["targets"][1] == math.inf
+
+
+def test_serial_doc_names_the_current_hashes_and_every_message() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "SERIAL.md").read_text()
+    assert f"{TABLE.hash32:#010X}".replace("0X", "0x") in doc
+    assert f"{TABLE.bootstrap_hash32:#010X}".replace("0X", "0x") in doc
+    assert TABLE.hash_hex in doc and TABLE.render() in doc
+    for message in MESSAGES:
+        assert f"### 0x{message.id:02X} {message.name} " in doc
