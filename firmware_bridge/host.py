@@ -80,6 +80,7 @@ class FirmwareDriver:
         self._parser = FrameParser(table)
         self._reply_timeout = self.config.reply_timeout_s(max_frame_size(table))
         self._write_lock = threading.Lock()
+        self._parser_lock = threading.Lock()
         self._lock = threading.Lock()
         self._state_ready = threading.Condition(self._lock)
         self._pending: dict[tuple[str, int], _Pending] = {}
@@ -169,7 +170,7 @@ class FirmwareDriver:
         self._send("COMMAND", {"command_seq": seq, "targets": values,
                                "mode": info.command_mode if mode is None else int(mode)})
         self._last_feed_sent = self._clock()
-        self._counters["commands_sent"] += 1
+        self._count("commands_sent")
         return seq
 
     def ping(self, timeout: float | None = None) -> float:
@@ -216,13 +217,18 @@ class FirmwareDriver:
         now = self._clock()
         since = math.inf if self._last_frame is None else now - self._last_frame
         state = self._state
+        with self._lock:
+            counters = dict(self._counters)
+        with self._parser_lock:
+            parser = self._parser.snapshot()
         return LinkHealth(
-            connected=self._info is not None and not self._stop.is_set(),
+            connected=(self._info is not None and not self._stop.is_set()
+                       and not self._transport_error),
             silent=self._info is not None and since > self.config.silence_timeout_s,
             since_last_frame_s=since, estop=None if state is None else state.estop,
             last_fault=self._last_fault, last_rtt_s=self._last_rtt,
-            transport_error=self._transport_error, parser=self._parser.snapshot(),
-            **self._counters)
+            transport_error=self._transport_error, parser=parser,
+            **counters)
 
     def close(self) -> None:
         """Stop the reader and close the transport (idempotent)."""
@@ -256,7 +262,7 @@ class FirmwareDriver:
         try:
             for attempt in range(self.config.retries):
                 if attempt:
-                    self._counters["retries"] += 1
+                    self._count("retries")
                     LOGGER.info("%s attempt %d", name, attempt + 1)
                 self._send(name, values)
                 if pending.event.wait(self._reply_timeout):
@@ -265,7 +271,7 @@ class FirmwareDriver:
         finally:
             with self._lock:
                 self._pending.pop((reply, request_id), None)
-        self._counters["request_timeouts"] += 1
+        self._count("request_timeouts")
         raise LinkTimeoutError(
             f"{name} {values} got no {reply} after {self.config.retries} attempts of "
             f"{self._reply_timeout * 1000:.1f} ms on {getattr(self.transport, 'url', '')!r}")
@@ -275,6 +281,10 @@ class FirmwareDriver:
             if self._stop.is_set():
                 raise NotConnectedError(f"driver closed; cannot send {name}")
             self.transport.write(self._encoder.encode(name, values))
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self._counters[name] += 1
 
     def _next_heartbeat(self, pending: _Pending | None = None) -> int:
         now = self._clock()
@@ -293,7 +303,7 @@ class FirmwareDriver:
                 del self._heartbeat_sent_at[next(iter(self._heartbeat_sent_at))]
         self._send("HEARTBEAT", {"counter": counter, "echo": int(echo)})
         self._last_feed_sent = self._clock()
-        self._counters["heartbeats_sent"] += 1
+        self._count("heartbeats_sent")
         return counter
 
     # ------------------------------------------------------------------------- reader side
@@ -305,7 +315,9 @@ class FirmwareDriver:
                 self._transport_error = str(error)
                 self._fault(FaultCode.LINK_SILENT, f"transport failed: {error}")
                 return
-            for event in self._parser.feed(data) if data else ():
+            with self._parser_lock:
+                events = self._parser.feed(data) if data else []
+            for event in events:
                 if isinstance(event, Frame):
                     self._dispatch(event)
             try:
@@ -322,7 +334,7 @@ class FirmwareDriver:
         since = now - (self._last_frame or now)
         if since > self.config.silence_timeout_s and not self._silent:
             self._silent = True
-            self._counters["silence_events"] += 1
+            self._count("silence_events")
             self._fault(FaultCode.LINK_SILENT, f"no valid frame from the firmware for "
                         f"{since * 1000:.1f} ms (limit {self.config.silence_timeout_s * 1000:.1f})")
 
@@ -361,7 +373,7 @@ class FirmwareDriver:
     def _fault(self, code: int, text: str) -> None:
         report = FaultReport(int(code), text, self._clock())
         self._last_fault = report
-        self._counters["faults"] += 1
+        self._count("faults")
         LOGGER.warning("firmware fault %s: %s", report.name, text)
         if self._on_fault is not None:
             try:

@@ -19,7 +19,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,41 +27,10 @@ from firmware_bridge.framing import PROTOCOL_VERSION, FrameEncoder, max_frame_si
 from firmware_bridge.messages import TABLE, ConfigKey, FaultCode, MessageTable, Status
 from firmware_bridge.parser import Frame, FrameParser
 from firmware_bridge.sim.faults import RX, TX, FaultInjector, FaultSettings
-from firmware_bridge.sim.model import FirmwareConfig, RobotModel, WireClock
+from firmware_bridge.sim.model import FirmwareConfig, FirmwareStats, RobotModel, WireClock
 from firmware_bridge.transport import LinkConfig, PtyTransport, SerialTransport, Transport
 
 LOGGER = logging.getLogger(__name__)
-
-
-@dataclass
-class FirmwareStats:
-    """Counters of the simulated firmware.
-
-    Attributes:
-        commands_applied: COMMANDs whose targets took effect.
-        commands_stale: COMMANDs dropped because their seq was not newer than the last applied.
-        commands_invalid: COMMANDs with a wrong joint count, mode or a non-finite target.
-        commands_during_estop: COMMANDs ignored while e-stop was latched.
-        heartbeats: HEARTBEATs received.
-        states_sent: STATE frames sent (before fault injection).
-        watchdog_trips: times the watchdog latched e-stop.
-        overruns: loop iterations that could not catch up with the physics rate.
-        unexpected: valid frames of a type the firmware does not accept.
-        physics_errors: exceptions raised by the robot model.
-        duplicate_requests: retried requests answered again without being executed again.
-    """
-
-    commands_applied: int = 0
-    commands_stale: int = 0
-    commands_invalid: int = 0
-    commands_during_estop: int = 0
-    heartbeats: int = 0
-    states_sent: int = 0
-    watchdog_trips: int = 0
-    overruns: int = 0
-    unexpected: int = 0
-    physics_errors: int = 0
-    duplicate_requests: int = 0
 
 
 class SimFirmware:

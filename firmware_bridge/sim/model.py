@@ -1,4 +1,4 @@
-"""What the simulated firmware needs from a robot (:class:`RobotModel`) and its firmware config.
+"""What the simulated firmware needs from a robot (:class:`RobotModel`), its config and counters.
 
 The firmware engine (:mod:`firmware_bridge.sim.engine`) owns the serial protocol, the watchdog and
 the timing; a :class:`RobotModel` owns the physics and the MCU's inner joint loop (e.g. a PD loop
@@ -85,6 +85,65 @@ class FirmwareConfig:
         if not (10 <= self.watchdog_ms <= 5000 and self.baud > 0 and self.state_rate_hz >= 0
                 and self.max_catch_up_s > 0):
             raise BridgeError(f"bad FirmwareConfig {self}")
+
+
+@dataclass
+class FirmwareStats:
+    """Counters of the simulated firmware.
+
+    Attributes:
+        commands_applied: COMMANDs whose targets took effect.
+        commands_stale: COMMANDs dropped because their seq was not newer than the last applied.
+        commands_invalid: COMMANDs with a wrong joint count, mode or a non-finite target.
+        commands_during_estop: COMMANDs ignored while e-stop was latched.
+        heartbeats: HEARTBEATs received.
+        states_sent: STATE frames sent (before fault injection).
+        watchdog_trips: times the watchdog latched e-stop.
+        overruns: loop iterations that could not catch up with the physics rate.
+        unexpected: valid frames of a type the firmware does not accept.
+        physics_errors: exceptions raised by the robot model.
+        duplicate_requests: retried requests answered again without being executed again.
+    """
+
+    commands_applied: int = 0
+    commands_stale: int = 0
+    commands_invalid: int = 0
+    commands_during_estop: int = 0
+    heartbeats: int = 0
+    states_sent: int = 0
+    watchdog_trips: int = 0
+    overruns: int = 0
+    unexpected: int = 0
+    physics_errors: int = 0
+    duplicate_requests: int = 0
+
+
+@dataclass(frozen=True)
+class PDGains:
+    """Gains of an MCU joint PD loop.
+
+    Attributes:
+        kp: proportional gain per joint, e.g. N·m/rad.
+        kd: damping gain per joint, e.g. N·m·s/rad.
+        effort_limit: symmetric clip of the output per joint (inf: none).
+    """
+
+    kp: tuple[float, ...]
+    kd: tuple[float, ...]
+    effort_limit: tuple[float, ...]
+
+
+def pd_control(targets: np.ndarray, positions: np.ndarray, velocities: np.ndarray,
+               gains: PDGains) -> np.ndarray:
+    """The MCU inner-loop hook: efforts ``(J,)`` = clip(kp (target - q) - kd qdot, ±limit).
+
+    A :class:`RobotModel` calls it at physics rate inside :meth:`RobotModel.step_physics`
+    (targets, positions, velocities are ``(J,)``).
+    """
+    kp, kd, limit = (np.asarray(value, dtype=np.float64) for value in (
+        gains.kp, gains.kd, gains.effort_limit))
+    efforts = kp * (targets - positions) - kd * velocities
+    return np.clip(efforts, -limit, limit)
 
 
 class WireClock:

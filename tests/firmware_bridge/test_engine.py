@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 import numpy as np
@@ -12,8 +13,9 @@ from firmware_bridge.host import FirmwareDriver
 from firmware_bridge.messages import FaultCode
 from firmware_bridge.sim.engine import SimFirmware
 from firmware_bridge.sim.faults import RX, TX, FaultSettings
-from firmware_bridge.sim.model import FirmwareConfig, WireClock
-from firmware_bridge.transport import LinkConfig
+from firmware_bridge.sim.model import FirmwareConfig, PDGains, WireClock, pd_control
+from firmware_bridge.sim.serve import serve
+from firmware_bridge.transport import LinkConfig, PtyTransport
 
 LINK = LinkConfig(control_period_s=0.5, ack_timeout_s=0.2)
 
@@ -112,3 +114,30 @@ def test_delays_show_in_the_round_trip(robot) -> None:
         rtts = [driver.ping() for _ in range(5)]
         assert min(rtts) >= 0.04
         assert firmware.injector.counters.delayed >= 5  # pings and periodic heartbeats
+
+
+def test_pd_control_hook() -> None:
+    gains = PDGains(kp=(10.0, 10.0), kd=(1.0, 1.0), effort_limit=(100.0, 2.0))
+    efforts = pd_control(np.array([1.0, 1.0]), np.zeros(2), np.array([2.0, 0.0]), gains)
+    np.testing.assert_allclose(efforts, [8.0, 2.0])  # second joint clipped at its limit
+
+
+def test_attach_to_a_port_url_and_serve_until_stopped(robot) -> None:
+    line = PtyTransport()  # the host keeps the master; the firmware opens the slave by path
+    firmware = SimFirmware.attach(robot, line.slave_path, config=FirmwareConfig(watchdog_ms=500))
+    stop, lines = threading.Event(), []
+    server = threading.Thread(target=serve, args=(firmware, stop, lines.append, 0.05))
+    server.start()
+    try:
+        with FirmwareDriver(line, LINK) as driver:
+            info = driver.connect()
+            assert info.robot_name == "first-order"
+            assert driver.wait_for_state(1.0) is not None
+            time.sleep(0.1)
+            stop.set()
+            server.join(timeout=2.0)
+    finally:
+        stop.set()
+    assert not server.is_alive()
+    assert lines[0].startswith("simulated firmware 'first-order'")
+    assert any("states_sent" in text for text in lines[1:])
