@@ -13,7 +13,6 @@ Use :meth:`SimFirmware.open_pty` to get a pseudo-terminal path that pyserial ope
 
 from __future__ import annotations
 
-import heapq
 import logging
 import math
 import threading
@@ -27,7 +26,8 @@ from firmware_bridge.framing import PROTOCOL_VERSION, FrameEncoder, max_frame_si
 from firmware_bridge.messages import TABLE, ConfigKey, FaultCode, MessageTable, Status
 from firmware_bridge.parser import Frame, FrameParser
 from firmware_bridge.sim.faults import RX, TX, FaultInjector, FaultSettings
-from firmware_bridge.sim.model import FirmwareConfig, FirmwareStats, RobotModel, WireClock
+from firmware_bridge.sim.model import FirmwareConfig, FirmwareStats, RobotModel
+from firmware_bridge.sim.wire import TimedQueue, WireClock
 from firmware_bridge.transport import LinkConfig, PtyTransport, SerialTransport, Transport
 
 LOGGER = logging.getLogger(__name__)
@@ -62,10 +62,9 @@ class SimFirmware:
         self._max_frame = max_frame_size(table)
         self._tx_wire = WireClock(self.config.baud)
         self._rx_wire = WireClock(self.config.baud)
-        self._delayed_tx: list[tuple[float, int, bytes]] = []
-        self._delayed_rx: list[tuple[float, int, bytes]] = []
+        self._timeline = TimedQueue()
+        self._releasing = False
         self._rx_pending = bytearray()
-        self._order = 0
         self.watchdog_s = self.config.watchdog_ms / 1000.0
         rate = self.config.state_rate_hz or model.state_rate_hz
         self.state_rate_hz = min(float(rate), float(model.physics_rate_hz))
@@ -139,13 +138,13 @@ class SimFirmware:
         period = 1.0 / self.state_rate_hz
         while not self._stop.is_set():
             now = self._clock()
-            deadline = min(next_state, self._next_release(), now + 0.01)
+            deadline = min(next_state, self._timeline.next_time(), now + 0.01)
             if self._watchdog_armed and not self.estopped:
                 deadline = min(deadline, self._last_feed + self.watchdog_s)
             data = self.transport.read(4096, max(0.0, deadline - now))
             if data:
                 self._receive(data)
-            self._release_delayed()
+            self._release_due()
             self._advance_physics()
             self._check_watchdog()
             now = self._clock()
@@ -153,10 +152,6 @@ class SimFirmware:
                 self._send_state()
                 period = 1.0 / self.state_rate_hz
                 next_state = max(next_state + period, now - period)
-
-    def _next_release(self) -> float:
-        times = [queue[0][0] for queue in (self._delayed_tx, self._delayed_rx) if queue]
-        return min(times) if times else math.inf
 
     def _advance_physics(self) -> None:
         rate = float(self.model.physics_rate_hz)
@@ -192,8 +187,14 @@ class SimFirmware:
     # ------------------------------------------------------------------------------ receive
     def _receive(self, data: bytes) -> None:
         if self.config.model_wire_time:
-            ready = self._rx_wire.reserve(len(data), self._clock())
-            _sleep_until(self._clock, ready)
+            now = self._clock()
+            self._timeline.push(self._rx_wire.reserve(len(data), now), "rx_wire", data)
+            self._release_due()
+        else:
+            self._ingest(data)
+
+    def _ingest(self, data: bytes) -> None:
+        """Bytes that crossed the wire: through RX fault injection into the parser."""
         if not (self.injector.settings.active and self.injector.settings.directions & RX):
             self._parse(data)
             return
@@ -208,9 +209,8 @@ class SimFirmware:
             wire = bytes(self._rx_pending[:end + 1])
             del self._rx_pending[:end + 1]
             for release, piece in self.injector.apply(RX, wire, self._clock()):
-                self._order += 1
-                heapq.heappush(self._delayed_rx, (release, self._order, piece))
-            self._release_delayed()
+                self._timeline.push(release, "rx_frame", piece)
+            self._release_due()
 
     def _parse(self, data: bytes) -> None:
         for event in self.parser.feed(data):
@@ -375,6 +375,10 @@ class SimFirmware:
 
     # ------------------------------------------------------------------------------ transmit
     def _send_state(self) -> None:
+        if (self.config.model_wire_time
+                and self._tx_wire.backlog(self._clock()) > 1.0 / self.state_rate_hz):
+            self.stats.states_skipped += 1  # the UART is still busy: skip, as an MCU would
+            return
         try:
             sensors = self.model.read_state()
             values = {
@@ -399,27 +403,25 @@ class SimFirmware:
             self._replies[self._request[0]] = (self._request[1], name, values)
         wire = self._encoder.encode(name, values)
         for release, piece in self.injector.apply(TX, wire, self._clock()):
-            self._order += 1
-            heapq.heappush(self._delayed_tx, (release, self._order, piece))
-        self._release_tx()
+            self._timeline.push(release, "tx", piece)
+        self._release_due()
 
-    def _release_tx(self) -> None:
-        while self._delayed_tx and self._delayed_tx[0][0] <= self._clock():
-            self._write(heapq.heappop(self._delayed_tx)[2])
-
-    def _release_delayed(self) -> None:
-        self._release_tx()
-        now = self._clock()
-        while self._delayed_rx and self._delayed_rx[0][0] <= now:
-            self._parse(heapq.heappop(self._delayed_rx)[2])
-
-    def _write(self, data: bytes) -> None:
-        if self.config.model_wire_time:
-            _sleep_until(self._clock, self._tx_wire.reserve(len(data), self._clock()))
-        self.transport.write(data)
-
-
-def _sleep_until(clock: Callable[[], float], deadline: float) -> None:
-    remaining = deadline - clock()
-    if remaining > 0:
-        time.sleep(remaining)
+    def _release_due(self) -> None:
+        """Deliver every transfer whose time has come (never re-entered)."""
+        if self._releasing:
+            return
+        self._releasing = True
+        try:
+            while (item := self._timeline.pop_due(self._clock())) is not None:
+                kind, data = item
+                if kind == "tx" and self.config.model_wire_time:
+                    arrival = self._tx_wire.reserve(len(data), self._clock())
+                    self._timeline.push(arrival, "tx_wire", data)
+                elif kind in ("tx", "tx_wire"):
+                    self.transport.write(data)
+                elif kind == "rx_wire":
+                    self._ingest(data)
+                else:
+                    self._parse(data)
+        finally:
+            self._releasing = False

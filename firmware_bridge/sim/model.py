@@ -103,6 +103,7 @@ class FirmwareStats:
         unexpected: valid frames of a type the firmware does not accept.
         physics_errors: exceptions raised by the robot model.
         duplicate_requests: retried requests answered again without being executed again.
+        states_skipped: STATE ticks skipped because the modelled line was still busy.
     """
 
     commands_applied: int = 0
@@ -116,6 +117,7 @@ class FirmwareStats:
     unexpected: int = 0
     physics_errors: int = 0
     duplicate_requests: int = 0
+    states_skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -144,17 +146,3 @@ def pd_control(targets: np.ndarray, positions: np.ndarray, velocities: np.ndarra
         gains.kp, gains.kd, gains.effort_limit))
     efforts = kp * (targets - positions) - kd * velocities
     return np.clip(efforts, -limit, limit)
-
-
-class WireClock:
-    """When bytes put on a line of ``baud`` bit/s finish arriving (one direction)."""
-
-    def __init__(self, baud: int) -> None:
-        self.seconds_per_byte = 10.0 / baud
-        self.busy_until = 0.0
-
-    def reserve(self, size: int, now: float) -> float:
-        """Time at which ``size`` bytes queued at ``now`` have crossed the line."""
-        start = max(now, self.busy_until)
-        self.busy_until = start + size * self.seconds_per_byte
-        return self.busy_until

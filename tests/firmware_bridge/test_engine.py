@@ -13,8 +13,9 @@ from firmware_bridge.host import FirmwareDriver
 from firmware_bridge.messages import FaultCode
 from firmware_bridge.sim.engine import SimFirmware
 from firmware_bridge.sim.faults import RX, TX, FaultSettings
-from firmware_bridge.sim.model import FirmwareConfig, PDGains, WireClock, pd_control
+from firmware_bridge.sim.model import FirmwareConfig, PDGains, pd_control
 from firmware_bridge.sim.serve import serve
+from firmware_bridge.sim.wire import TimedQueue, WireClock
 from firmware_bridge.transport import LinkConfig, PtyTransport
 
 LINK = LinkConfig(control_period_s=0.5, ack_timeout_s=0.2)
@@ -32,6 +33,18 @@ def test_wire_clock_serialises_transfers() -> None:
     assert clock.reserve(10, 5.0) == pytest.approx(5.010)
     assert clock.reserve(10, 5.001) == pytest.approx(5.020)  # queued behind the first
     assert clock.reserve(1, 9.0) == pytest.approx(9.001)
+    assert clock.backlog(9.0005) == pytest.approx(0.0005) and clock.backlog(10.0) == 0.0
+
+
+def test_timed_queue_releases_in_time_then_insertion_order() -> None:
+    queue = TimedQueue()
+    queue.push(2.0, "tx", b"late")
+    queue.push(1.0, "rx", b"a")
+    queue.push(1.0, "tx", b"b")
+    assert queue.next_time() == 1.0 and queue.pop_due(0.5) is None
+    assert [queue.pop_due(1.5), queue.pop_due(1.5), queue.pop_due(1.5)] == [
+        ("rx", b"a"), ("tx", b"b"), None]
+    assert queue.pop_due(2.0) == ("tx", b"late") and len(queue) == 0
 
 
 @pytest.mark.parametrize(("baud", "model_wire_time", "low", "high"), [
