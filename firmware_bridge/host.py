@@ -127,6 +127,10 @@ class FirmwareDriver:
             self._info = info
             self._command_seq = 0
             self._last_frame = self._clock()
+        if self.config.heartbeat_period_s * 1000 >= info.watchdog_ms / 2:
+            LOGGER.warning("heartbeat period %.0f ms is not under half the firmware watchdog "
+                           "(%d ms): the firmware may e-stop between commands",
+                           self.config.heartbeat_period_s * 1000, info.watchdog_ms)
         LOGGER.info("connected to %s: %s", info.robot_name, info)
         return info
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from firmware_bridge.errors import TransportError
 from firmware_bridge.framing import PROTOCOL_VERSION, FrameEncoder, max_frame_size
 from firmware_bridge.messages import TABLE, ConfigKey, FaultCode, MessageTable, Status
 from firmware_bridge.parser import Frame, FrameParser
@@ -141,10 +142,15 @@ class SimFirmware:
             deadline = min(next_state, self._timeline.next_time(), now + 0.01)
             if self._watchdog_armed and not self.estopped:
                 deadline = min(deadline, self._last_feed + self.watchdog_s)
-            data = self.transport.read(4096, max(0.0, deadline - now))
-            if data:
-                self._receive(data)
-            self._release_due()
+            try:
+                data = self.transport.read(4096, max(0.0, deadline - now))
+                if data:
+                    self._receive(data)
+                self._release_due()
+            except TransportError as error:  # a UART error must not stop the MCU loop
+                self.stats.transport_errors += 1
+                LOGGER.warning("firmware port error: %s", error)
+                self._stop.wait(0.01)
             self._advance_physics()
             self._check_watchdog()
             now = self._clock()
@@ -390,18 +396,21 @@ class SimFirmware:
                 "task_sensors": sensors.get("task_sensors", ()),
                 "estop": int(self.estopped), "fault_flags": self.fault_flags,
                 "last_command_seq": self.last_command_seq}
-            self._send("STATE", values)
+            wire = self._encoder.encode("STATE", values)
         except Exception as error:  # a sensor bug must not stop the loop
             self.stats.physics_errors += 1
             LOGGER.exception("reading the robot state failed")
             self._latch(FaultCode.PHYSICS, f"state: {error}"[:64])
             return
+        self._transmit(wire)
         self.stats.states_sent += 1
 
     def _send(self, name: str, values: dict) -> None:
         if self._request is not None and name in ("ACK", "CONFIG_ACK"):
             self._replies[self._request[0]] = (self._request[1], name, values)
-        wire = self._encoder.encode(name, values)
+        self._transmit(self._encoder.encode(name, values))
+
+    def _transmit(self, wire: bytes) -> None:
         for release, piece in self.injector.apply(TX, wire, self._clock()):
             self._timeline.push(release, "tx", piece)
         self._release_due()

@@ -104,6 +104,7 @@ class FirmwareStats:
         physics_errors: exceptions raised by the robot model.
         duplicate_requests: retried requests answered again without being executed again.
         states_skipped: STATE ticks skipped because the modelled line was still busy.
+        transport_errors: port read/write errors survived by the loop.
     """
 
     commands_applied: int = 0
@@ -118,6 +119,7 @@ class FirmwareStats:
     physics_errors: int = 0
     duplicate_requests: int = 0
     states_skipped: int = 0
+    transport_errors: int = 0
 
 
 @dataclass(frozen=True)
