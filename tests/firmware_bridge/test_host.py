@@ -11,6 +11,7 @@ import pytest
 from firmware_bridge.errors import (
     CommandError,
     LinkTimeoutError,
+    NotConnectedError,
     RequestRejectedError,
     TableMismatchError,
 )
@@ -20,7 +21,7 @@ from firmware_bridge.messages import MESSAGES, TABLE, ConfigKey, FaultCode, Fiel
 from firmware_bridge.messages import MessageTable as Table
 from firmware_bridge.records import FaultReport
 from firmware_bridge.sim.faults import TX, FaultSettings
-from firmware_bridge.transport import LinkConfig
+from firmware_bridge.transport import LinkConfig, PtyTransport
 
 
 def wait_until(predicate, timeout: float = 2.0) -> bool:
@@ -225,3 +226,21 @@ def test_retried_requests_are_executed_once(driver, firmware, robot) -> None:
         driver.reset(task_id=task, seed=task)
     assert robot.resets == [(task, task) for task in range(4)]
     assert firmware.stats.duplicate_requests == driver.health().retries >= 1
+
+
+def test_handshake_without_a_firmware_times_out_after_the_retries() -> None:
+    line = PtyTransport()  # nobody answers on the other end
+    config = LinkConfig(retries=2, ack_timeout_s=0.05)
+    try:
+        with FirmwareDriver.open(line.slave_path, config) as driver:
+            started = time.monotonic()
+            with pytest.raises(LinkTimeoutError, match="HELLO_REQUEST .* no HELLO after 2"):
+                driver.connect()
+            assert time.monotonic() - started < 1.0
+            assert not driver.health().connected and not driver.health().silent
+            with pytest.raises(NotConnectedError, match="connect"):
+                driver.send_command([0.0])
+        received = line.read(4096, 0.1)
+        assert received.count(b"\x00") == 2  # exactly two HELLO_REQUEST frames went out
+    finally:
+        line.close()
