@@ -234,7 +234,7 @@ def test_handshake_without_a_firmware_times_out_after_the_retries() -> None:
     try:
         with FirmwareDriver.open(line.slave_path, config) as driver:
             started = time.monotonic()
-            with pytest.raises(LinkTimeoutError, match="HELLO_REQUEST .* no HELLO after 2"):
+            with pytest.raises(LinkTimeoutError, match=r"HELLO_REQUEST .* no HELLO after 2"):
                 driver.connect()
             assert time.monotonic() - started < 1.0
             assert not driver.health().connected and not driver.health().silent
