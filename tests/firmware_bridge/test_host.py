@@ -217,6 +217,9 @@ def test_reset_is_acknowledged_and_a_new_session_restarts_command_seq(firmware, 
         seq = second.send_command([0.6] * 3)
         assert seq == 1
         assert settled_state(second, seq).last_command_seq == 1
+        second.clear_estop()
+        second.reset(task_id=5, seed=1)  # same request_id as the first session's reset
+        assert robot.resets == [(2, 42), (5, 1)]
 
 
 def test_retried_requests_are_executed_once(driver, firmware, robot) -> None:
