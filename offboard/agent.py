@@ -140,11 +140,11 @@ class Agent:
         self.actor_critic.update_slow()
         self.updates += 1
         times["backward"] = time.perf_counter()
-        metrics.update({f"loss/{k}": float(v) for k, v in means.items()})
+        metrics.update({f"loss/{k}": float(v.detach()) for k, v in means.items()})
         metrics.update({f"loss/{k}": float(v.mean()) for k, v in wm_losses.items() if "/" in k})
         metrics.update({f"opt/{k}": v for k, v in opt_metrics.items()})
-        metrics["loss/world_model"] = sum(
-            float(getattr(scales, k) * means[k]) for k in ("rec", "rew", "con", "dyn", "rep"))
+        metrics["loss/world_model"] = sum(float(getattr(scales, k) * means[k].detach())
+                                          for k in ("rec", "rew", "con", "dyn", "rep"))
         metrics.update(self._timings(times))
         metrics["updates"] = float(self.updates)
         return metrics

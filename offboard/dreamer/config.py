@@ -94,7 +94,8 @@ class OptimizerConfig:
     beta2: float = 0.999
     """Second-moment rate."""
     agc: float = 0.3
-    """Adaptive clipping: per-parameter gradient norm at most ``agc * max(pmin, |param|)``."""
+    """Adaptive clipping: per-parameter gradient norm at most ``agc * max(pmin, |param|)``
+    (0 disables it)."""
     agc_pmin: float = 1e-3
     """Floor of the parameter norm used by adaptive clipping."""
     warmup: int = 1000

@@ -32,7 +32,7 @@ class TwoHot:
 
     def __init__(self, logits: torch.Tensor, low: float = -20.0, high: float = 20.0) -> None:
         self.logits = logits.float()
-        self.bins = torch.linspace(low, high, logits.shape[-1], device=logits.device)
+        self.bins = symmetric_bins(low, high, logits.shape[-1], logits.device)
 
     def pred(self) -> torch.Tensor:
         """Expected value ``(...)``, summed symmetrically so uniform logits give exactly 0."""
@@ -48,6 +48,13 @@ class TwoHot:
         """Cross-entropy ``(...)`` against the two-hot encoding of ``symlog(target)``."""
         return -(two_hot(symlog(target.float()), self.bins) *
                  torch.log_softmax(self.logits, -1)).sum(-1)
+
+
+def symmetric_bins(low: float, high: float, count: int,
+                   device: torch.device | None = None) -> torch.Tensor:
+    """``count`` evenly spaced bins (count,); exactly antisymmetric when ``low == -high``."""
+    bins = torch.linspace(low, high, count, device=device)
+    return (bins - bins.flip(0)) / 2.0 if low == -high else bins
 
 
 def two_hot(x: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 Per update ``k`` (from 1) and parameter ``p`` with gradient ``g``:
 
-1. AGC: ``g *= 1 / max(1, |g| / (agc * max(pmin, |p|)))`` (L2 norms of the whole tensor);
+1. AGC: ``g *= 1 / max(1, |g| / (agc * max(pmin, |p|)))`` (L2 norms of the whole tensor;
+   ``agc <= 0`` disables it);
 2. RMS: ``nu = beta2 nu + (1 - beta2) g^2``, ``u = g / (sqrt(nu / (1 - beta2^k)) + eps)``;
 3. momentum on the normalised step: ``mu = beta1 mu + (1 - beta1) u``,
    ``p -= lr_k * mu / (1 - beta1^k)`` with ``lr_k = lr * min(1, k / warmup)``.
@@ -52,9 +53,12 @@ class LaProp(torch.optim.Optimizer):
         self.updates += 1
         grad_norms = torch.stack(torch._foreach_norm(grads))
         param_norms = torch.stack(torch._foreach_norm(params))
-        upper = config.agc * torch.clamp(param_norms, min=config.agc_pmin)
-        factors = 1.0 / torch.clamp(grad_norms / upper, min=1.0)
-        torch._foreach_mul_(grads, list(factors.unbind()))
+        if config.agc > 0.0:
+            upper = config.agc * torch.clamp(param_norms, min=config.agc_pmin)
+            factors = 1.0 / torch.clamp(grad_norms / upper, min=1.0)
+            torch._foreach_mul_(grads, list(factors.unbind()))
+        else:
+            factors = torch.ones_like(grad_norms)
         nus, mus = self._moments(params)
         torch._foreach_mul_(nus, config.beta2)
         torch._foreach_addcmul_(nus, grads, grads, value=1.0 - config.beta2)
