@@ -22,7 +22,6 @@ import torch
 
 from offboard.agent import Agent
 from offboard.dreamer.config import PRESETS, DreamerConfig
-from offboard.dreamer.layers import use_compiled_kernels
 from shared.spec import EnvSpec, Space
 
 REFERENCE_SECONDS_PER_UPDATE = 3.1
@@ -39,8 +38,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the fused norm+activation (compile time reported)")
     return parser.parse_args()
 
 
@@ -73,7 +70,6 @@ def main() -> None:
     config = DreamerConfig(preset=args.preset, batch_size=args.batch, batch_length=args.length,
                            compute_dtype=args.dtype)
     agent = Agent(spec, config)
-    use_compiled_kernels(args.compile)
     rng = np.random.default_rng(0)
     batches = [random_batch(rng, args) for _ in range(4)]
     load_before = other_load()
@@ -82,21 +78,27 @@ def main() -> None:
         agent.train_step(batches[index % 4])
     warmup_seconds = time.perf_counter() - start
     parts = {"world_model": 0.0, "imagine": 0.0, "actor_critic": 0.0, "backward": 0.0}
-    updates, start = 0, time.perf_counter()
+    updates, start, cpu_start = 0, time.perf_counter(), time.process_time()
+    durations = []
     while time.perf_counter() - start < args.seconds or updates < 2:
+        begin = time.perf_counter()
         metrics = agent.train_step(batches[updates % 4])
+        durations.append(time.perf_counter() - begin)
         for key in parts:
             parts[key] += metrics[f"time/{key}"]
         updates += 1
     elapsed = time.perf_counter() - start
+    cpu_per_update = (time.process_time() - cpu_start) / updates
     per_update = elapsed / updates
     shares = {k: v / updates for k, v in parts.items()}
     result = {
         "preset": args.preset, "threads": args.threads, "dtype": args.dtype,
-        "compile": args.compile, "batch": args.batch, "length": args.length,
+        "batch": args.batch, "length": args.length,
         "horizon": config.imag_horizon, "updates": updates,
         "seconds_per_update": round(per_update, 4),
         "updates_per_second": round(1.0 / per_update, 3),
+        "cpu_seconds_per_update": round(cpu_per_update, 4),
+        "median_seconds_per_update": round(float(np.median(durations)), 4),
         "env_steps_replayed_per_second": round(args.batch * args.length / per_update, 1),
         "world_model_seconds": round(shares["world_model"], 4),
         "actor_critic_seconds": round(shares["imagine"] + shares["actor_critic"], 4),
@@ -111,10 +113,13 @@ def main() -> None:
           f"batch {args.batch}x{args.length}, horizon {config.imag_horizon}")
     print(f"  {per_update:.3f} s/update = {1 / per_update:.2f} updates/s, "
           f"{args.batch * args.length / per_update:.0f} replayed env-steps/s ({updates} updates)")
+    print(f"  median {np.median(durations):.3f} s/update, fastest {min(durations):.3f} s/update")
+    print(f"  process CPU time {cpu_per_update:.3f} s/update (wall minus time spent waiting "
+          f"for a core; differs from wall when other processes compete)")
     print(f"  world model fwd {shares['world_model']:.3f} s | imagination "
           f"{shares['imagine']:.3f} s | actor-critic fwd {shares['actor_critic']:.3f} s | "
           f"backward+optimizer (all modules) {shares['backward']:.3f} s")
-    print(f"  warm-up ({args.warmup} updates, incl. any compilation) {warmup_seconds:.1f} s")
+    print(f"  warm-up ({args.warmup} updates) {warmup_seconds:.1f} s")
     print(f"  reference port {REFERENCE_SECONDS_PER_UPDATE} s/update -> speed-up "
           f"{REFERENCE_SECONDS_PER_UPDATE / per_update:.2f}x")
     print(f"  load: before {load_before}, after {result['load_after']}")

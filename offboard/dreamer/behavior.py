@@ -16,6 +16,7 @@ import copy
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 from offboard.dreamer.config import DreamerConfig
 from offboard.dreamer.distributions import TwoHot
@@ -93,23 +94,22 @@ class ActorCritic(nn.Module):
                 stoch: torch.Tensor) -> dict[str, torch.Tensor]:
         """Roll out the policy from starts ``deter`` (N, D), ``stoch`` (N, S, C).
 
-        Returns ``feat`` (N, H+1, F) and ``action`` (N, H+1, A), the action taken in each state.
+        Returns ``feat`` (N, H+1, F) and ``action`` (N, H+1, A), the action taken in each state
+        (the last one is zero: no loss uses it, so it is not sampled).
         """
         rssm, horizon = world_model.rssm, self.config.imag_horizon
         feat = world_model.feat(deter, stoch)
         feats = feat.new_empty(feat.shape[0], horizon + 1, feat.shape[-1])
         actions = None
-        for step in range(horizon + 1):
+        for step in range(horizon):
             feats[:, step] = feat
             action = self.policy.sample(self.policy(feat))
             if actions is None:
-                actions = action.new_empty(feat.shape[0], horizon + 1, action.shape[-1])
+                actions = action.new_zeros(feat.shape[0], horizon + 1, action.shape[-1])
             actions[:, step] = action
-            if step == horizon:
-                break
-            deter = rssm.core(deter, stoch, rssm.action_input(action.to(feat.dtype)))
-            stoch = rssm.sample(rssm.prior(deter))
+            deter, stoch = rssm.imagine_step(deter, stoch, action.to(feat.dtype))
             feat = world_model.feat(deter, stoch)
+        feats[:, horizon] = feat
         return {"feat": feats, "action": actions}
 
     def imagination_loss(self, world_model: WorldModel, feat: torch.Tensor,
@@ -117,11 +117,12 @@ class ActorCritic(nn.Module):
                                                         dict[str, float]]:
         """Policy and value losses (N, H) on imagined ``feat`` (N, H+1, F), ``action``
         (N, H+1, A); also returns the lambda-returns (N, H) and metrics."""
-        config = self.config
-        with torch.no_grad():
-            reward = world_model.reward(feat)
+        config, horizon = self.config, feat.shape[1] - 1
+        with torch.no_grad():  # rewards enter on steps 1..H; the start state's is unused
+            reward = functional.pad(world_model.reward(feat[:, 1:]), (1, 0))
             cont = world_model.cont(feat)
-            slow_pred = TwoHot(self.slow_value(feat)).pred()
+            slow_feat = feat if config.slow_target else feat[:, :-1]
+            slow_pred = TwoHot(self.slow_value(slow_feat)).pred()
         value_logits = self.value(feat)
         value = TwoHot(value_logits).pred().detach()
         target_value = slow_pred if config.slow_target else value
@@ -131,14 +132,14 @@ class ActorCritic(nn.Module):
         self.return_norm.update(returns)
         scale = self.return_norm.scale()
         advantage = (returns - target_value[:, :-1]) / scale
-        params = self.policy(feat)
-        log_prob = self.policy.log_prob(params, action)[:, :-1]
-        entropy = self.policy.entropy(params)[:, :-1]
+        params = self.policy(feat[:, :-1])
+        log_prob = self.policy.log_prob(params, action[:, :-1])
+        entropy = self.policy.entropy(params)
         policy_loss = -weight[:, :-1] * (log_prob * advantage.detach() +
                                          config.actor_entropy * entropy)
         head = TwoHot(value_logits[:, :-1])
         value_loss = weight[:, :-1] * (head.loss(returns.detach()) +
-                                       config.slow_regularizer * head.loss(slow_pred[:, :-1]))
+                                       config.slow_regularizer * head.loss(slow_pred[:, :horizon]))
         metrics = {
             "imag/return_mean": float(returns.mean()), "imag/return_scale": float(scale),
             "imag/reward_mean": float(reward.mean()), "imag/cont_mean": float(cont.mean()),

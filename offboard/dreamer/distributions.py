@@ -33,6 +33,7 @@ class TwoHot:
     def __init__(self, logits: torch.Tensor, low: float = -20.0, high: float = 20.0) -> None:
         self.logits = logits.float()
         self.bins = symmetric_bins(low, high, logits.shape[-1], logits.device)
+        self._log_probs: torch.Tensor | None = None
 
     def pred(self) -> torch.Tensor:
         """Expected value ``(...)``, summed symmetrically so uniform logits give exactly 0."""
@@ -44,10 +45,26 @@ class TwoHot:
         total = (lower + upper).sum(-1) + weighted[..., middle:-middle].sum(-1)
         return symexp(total)
 
+    def log_probs(self) -> torch.Tensor:
+        """Log-softmax of the logits (..., bins), computed once per instance."""
+        if self._log_probs is None:
+            self._log_probs = torch.log_softmax(self.logits, -1)
+        return self._log_probs
+
     def loss(self, target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy ``(...)`` against the two-hot encoding of ``symlog(target)``."""
-        return -(two_hot(symlog(target.float()), self.bins) *
-                 torch.log_softmax(self.logits, -1)).sum(-1)
+        """Cross-entropy ``(...)`` against the two-hot encoding of ``symlog(target)``.
+
+        Gathers the two neighbouring bins instead of materialising the (..., bins) encoding.
+        """
+        bins = self.bins
+        x = symlog(target.float()).clamp(bins[0], bins[-1]).contiguous()
+        upper = torch.searchsorted(bins, x, right=True).clamp(1, len(bins) - 1)
+        lower = upper - 1
+        weight_upper = ((x - bins[lower]) / (bins[upper] - bins[lower])).clamp(0.0, 1.0)
+        log_probs = self.log_probs()
+        log_lower = log_probs.gather(-1, lower.unsqueeze(-1)).squeeze(-1)
+        log_upper = log_probs.gather(-1, upper.unsqueeze(-1)).squeeze(-1)
+        return -((1.0 - weight_upper) * log_lower + weight_upper * log_upper)
 
 
 def symmetric_bins(low: float, high: float, count: int,
@@ -70,12 +87,31 @@ def two_hot(x: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
     return encoding
 
 
-def unimix_logits(logits: torch.Tensor, unimix: float) -> torch.Tensor:
-    """Log-probabilities ``(..., C)`` of ``(1 - unimix) * softmax(logits) + unimix / C``."""
-    probs = torch.softmax(logits.float(), -1)
+def unimix_probs(logits: torch.Tensor, unimix: float) -> torch.Tensor:
+    """Probabilities ``(..., C)``: ``(1 - unimix) * softmax(logits) + unimix / C``."""
+    probs = torch.softmax(logits, -1, dtype=torch.float32)
     if unimix > 0.0:
         probs = (1.0 - unimix) * probs + unimix / probs.shape[-1]
-    return torch.log(probs)
+    return probs
+
+
+def unimix_logits(logits: torch.Tensor, unimix: float) -> torch.Tensor:
+    """Log-probabilities ``(..., C)`` of :func:`unimix_probs`."""
+    return torch.log(unimix_probs(logits, unimix))
+
+
+def inverse_cdf_one_hot(probs: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """One-hot categorical samples ``(..., C)`` by inverse CDF (one uniform per categorical).
+
+    Several times cheaper than Gumbel-max on a CPU (no logarithms, C times fewer random
+    numbers); used where no noise input has to be shared with an exported graph.
+    """
+    classes = probs.shape[-1]
+    upper = torch.triu(torch.ones(classes, classes, device=probs.device))
+    cdf = probs.float() @ upper
+    uniform = torch.rand(*probs.shape[:-1], 1, device=probs.device) * cdf[..., -1:]
+    index = (cdf < uniform).sum(-1).clamp(max=classes - 1)
+    return one_hot(index, classes, dtype)
 
 
 def gumbel_argmax(log_probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
@@ -85,10 +121,11 @@ def gumbel_argmax(log_probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tenso
     return torch.argmax(log_probs + gumbel, -1)
 
 
-def one_hot(index: torch.Tensor, classes: int) -> torch.Tensor:
-    """Float one-hot ``(..., classes)`` built by comparison with an arange (exportable)."""
+def one_hot(index: torch.Tensor, classes: int,
+            dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """One-hot ``(..., classes)`` built by comparison with an arange (exportable)."""
     arange = torch.arange(classes, device=index.device)
-    return (index.unsqueeze(-1) == arange).float()
+    return (index.unsqueeze(-1) == arange).to(dtype)
 
 
 def straight_through(sample: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,9 @@
 Every hidden layer is ``Linear -> RMSNorm -> SiLU`` as in DreamerV3. Weights use DreamerV3's
 ``trunc_normal_in`` initialisation (fan-in variance, truncated at two standard deviations) times
 an ``outscale`` (0 gives zero-initialised output layers).
+
+``torch.compile`` of the ``RMSNorm -> SiLU`` pair was measured at the ``bench256`` shape on one
+thread: 0.78 s/update against 0.73 s eager, plus compilation time, so everything stays eager.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def linear(in_features: int, out_features: int, outscale: float = 1.0,
 
 def rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
     """``x * scale / sqrt(mean(x^2) + eps)`` over the last axis; the mean square is reduced in
-    float32 (one pass), the rest stays in ``x``'s dtype."""
+    float32, the rest stays in ``x``'s dtype."""
     square = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32).square()
     factor = torch.rsqrt(square / x.shape[-1] + eps).to(x.dtype)
     return x * factor * scale.to(x.dtype)
@@ -44,18 +47,6 @@ def rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
 
 def _norm_silu(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
     return functional.silu(rms_norm(x, scale, eps))
-
-
-_fused = {"norm_silu": _norm_silu}
-
-
-def use_compiled_kernels(enabled: bool) -> None:
-    """Route every ``RMSNorm -> SiLU`` through ``torch.compile`` (fused C++ kernels).
-
-    Process-wide. Costs tens of seconds of compilation at first use; pays off in long runs.
-    """
-    _fused["norm_silu"] = (torch.compile(_norm_silu, dynamic=True) if enabled
-                           else _norm_silu)
 
 
 class RMSNorm(nn.Module):
@@ -81,7 +72,7 @@ class Dense(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (..., in) -> (..., out)."""
-        return _fused["norm_silu"](self.linear(x), self.norm.scale, self.norm.eps)
+        return _norm_silu(self.linear(x), self.norm.scale, self.norm.eps)
 
 
 class MLP(nn.Module):
@@ -94,8 +85,8 @@ class MLP(nn.Module):
         self.out_features = widths[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` (..., in) -> (..., units)."""
-        return self.layers(x)
+        """``x`` (..., in) -> (..., units), computed on a flat (rows, in) view."""
+        return self.layers(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.out_features)
 
 
 class BlockLinear(nn.Module):

@@ -25,9 +25,11 @@ from torch.nn import functional
 from offboard.dreamer.distributions import (
     categorical_kl,
     gumbel_argmax,
+    inverse_cdf_one_hot,
     one_hot,
     straight_through,
     unimix_logits,
+    unimix_probs,
 )
 from offboard.dreamer.layers import MLP, BlockLinear, Dense, RMSNorm, linear
 
@@ -85,8 +87,19 @@ class RSSM(nn.Module):
 
     def prior(self, deter: torch.Tensor) -> torch.Tensor:
         """Prior log-probabilities (..., S, C) (uniform-mixed) from ``deter`` (..., D)."""
+        return torch.log(self.prior_probs(deter))
+
+    def prior_probs(self, deter: torch.Tensor) -> torch.Tensor:
+        """Prior probabilities (..., S, C) (uniform-mixed) from ``deter`` (..., D)."""
         logits = self.prior_logits(self.prior_net(deter))
-        return unimix_logits(logits.unflatten(-1, (self.stoch, self.classes)), self.unimix)
+        return unimix_probs(logits.unflatten(-1, (self.stoch, self.classes)), self.unimix)
+
+    def imagine_step(self, deter: torch.Tensor, stoch: torch.Tensor,
+                     action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One prior step without gradients: (``deter`` (N, D), ``stoch`` (N, S, C)) and
+        ``action`` (N, A) -> next (``deter``, one-hot ``stoch`` sampled by inverse CDF)."""
+        deter = self.core(deter, stoch, self.action_input(action))
+        return deter, inverse_cdf_one_hot(self.prior_probs(deter), deter.dtype)
 
     def posterior(self, deter: torch.Tensor, embed_hidden: torch.Tensor) -> torch.Tensor:
         """Posterior log-probabilities (N, S, C) from ``deter`` (N, D) and the projected
