@@ -32,6 +32,8 @@ from shared.spec import EnvSpec, Space
 logger = logging.getLogger(__name__)
 
 Carry = dict[str, torch.Tensor]
+#: loss terms that belong to the world model (the rest train the actor-critic).
+WORLD_MODEL_TERMS = ("rec", "rew", "con", "dyn", "rep")
 
 
 def action_space_of(env_spec: EnvSpec) -> tuple[str, Space]:
@@ -110,28 +112,14 @@ class Agent:
         return action.float()
 
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
-        """One update of all modules on ``batch``; returns float metrics."""
+        """One update of all modules on ``batch``; returns float metrics (losses are the
+        means of the terms before scaling, times are wall seconds of each phase)."""
         self.world_model.train()
         data = self.prepare(batch)
-        obs = {k: data[k] for k in self.obs_keys}
-        scales = self.config.loss_scales
         times = {"start": time.perf_counter()}
         with self._autocast():
-            wm_losses, states = self.world_model.loss(
-                obs, data["prev_action"], data["is_first"], data["reward"], data["is_terminal"])
-            times["world_model"] = time.perf_counter()
-            starts = {k: states[k].detach().flatten(0, 1) for k in ("deter", "stoch")}
-            imagined = self.actor_critic.imagine(self.world_model, starts["deter"],
-                                                 starts["stoch"])
-            times["imagine"] = time.perf_counter()
-            ac_losses, returns, metrics = self.actor_critic.imagination_loss(
-                self.world_model, imagined["feat"], imagined["action"])
-            boot = returns[:, 0].detach().reshape(data["reward"].shape)
-            repval = self.actor_critic.replay_value_loss(
-                states["feat"], data["reward"], data["is_last"], data["is_terminal"], boot)
-            times["actor_critic"] = time.perf_counter()
-        terms = {**{k: wm_losses[k] for k in ("rec", "rew", "con", "dyn", "rep")},
-                 **ac_losses, "repval": repval}
+            terms, metrics = self._loss_terms(data, times)
+        scales = self.config.loss_scales
         means = {k: v.float().mean() for k, v in terms.items()}
         total = sum(getattr(scales, k) * v for k, v in means.items())
         self.optimizer.zero_grad(set_to_none=True)
@@ -141,13 +129,32 @@ class Agent:
         self.updates += 1
         times["backward"] = time.perf_counter()
         metrics.update({f"loss/{k}": float(v.detach()) for k, v in means.items()})
-        metrics.update({f"loss/{k}": float(v.mean()) for k, v in wm_losses.items() if "/" in k})
         metrics.update({f"opt/{k}": v for k, v in opt_metrics.items()})
         metrics["loss/world_model"] = sum(float(getattr(scales, k) * means[k].detach())
-                                          for k in ("rec", "rew", "con", "dyn", "rep"))
+                                          for k in WORLD_MODEL_TERMS)
         metrics.update(self._timings(times))
         metrics["updates"] = float(self.updates)
         return metrics
+
+    def _loss_terms(self, data: dict[str, torch.Tensor], times: dict[str, float],
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """Unscaled loss terms ``{name: (B, T) or (N, H)}`` and metrics; records phase times."""
+        obs = {k: data[k] for k in self.obs_keys}
+        wm_losses, states = self.world_model.loss(
+            obs, data["prev_action"], data["is_first"], data["reward"], data["is_terminal"])
+        times["world_model"] = time.perf_counter()
+        starts = {k: states[k].detach().flatten(0, 1) for k in ("deter", "stoch")}
+        imagined = self.actor_critic.imagine(self.world_model, starts["deter"], starts["stoch"])
+        times["imagine"] = time.perf_counter()
+        ac_losses, returns, metrics = self.actor_critic.imagination_loss(
+            self.world_model, imagined["feat"], imagined["action"])
+        boot = returns[:, 0].detach().reshape(data["reward"].shape)
+        repval = self.actor_critic.replay_value_loss(
+            states["feat"], data["reward"], data["is_last"], data["is_terminal"], boot)
+        times["actor_critic"] = time.perf_counter()
+        metrics.update({f"loss/{k}": float(v.mean()) for k, v in wm_losses.items() if "/" in k})
+        terms = {**{k: wm_losses[k] for k in WORLD_MODEL_TERMS}, **ac_losses, "repval": repval}
+        return terms, metrics
 
     @staticmethod
     def _timings(times: dict[str, float]) -> dict[str, float]:

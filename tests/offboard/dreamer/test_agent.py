@@ -97,3 +97,18 @@ def test_state_dict_round_trips_through_weights_only_load(make_spec, make_batch)
     other = Agent(make_spec("vector", "continuous"), DEBUG)
     with pytest.raises(LearnerError, match="checkpoint is for spec"):
         other.load_state_dict(state)
+
+
+def test_prepare_shifts_actions_and_starts_every_sequence_fresh(make_spec, make_batch) -> None:
+    spec = make_spec("vector", "discrete")
+    agent = Agent(spec, DEBUG)
+    batch = make_batch(spec)
+    batch["is_first"][:, 5] = True
+    data = agent.prepare(batch)
+    assert data["is_first"][:, 0].all() and data["is_first"][:, 5].all()
+    assert not data["is_first"][:, 1:5].any()
+    assert data["prev_action"].shape == (3, 8, 4)
+    assert torch.all(data["prev_action"][:, 0] == 0)
+    expected = torch.as_tensor(batch["action"][:, :-1]).long() - 1  # low = 1
+    assert torch.equal(data["prev_action"][:, 1:].argmax(-1), expected)
+    assert not batch["is_first"][:, 0].any()  # the caller's arrays are untouched
