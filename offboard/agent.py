@@ -147,7 +147,7 @@ class Agent:
         imagined = self.actor_critic.imagine(self.world_model, starts["deter"], starts["stoch"])
         times["imagine"] = time.perf_counter()
         ac_losses, returns, metrics = self.actor_critic.imagination_loss(
-            self.world_model, imagined["feat"], imagined["action"])
+            self.world_model, imagined["feat"], imagined["action"], imagined["policy"])
         boot = returns[:, 0].detach().reshape(data["reward"].shape)
         repval = self.actor_critic.replay_value_loss(
             states["feat"], data["reward"], data["is_last"], data["is_terminal"], boot)

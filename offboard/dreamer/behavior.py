@@ -89,34 +89,42 @@ class ActorCritic(nn.Module):
                               strict=True):
             slow.lerp_(fast, rate)
 
-    @torch.no_grad()
     def imagine(self, world_model: WorldModel, deter: torch.Tensor,
-                stoch: torch.Tensor) -> dict[str, torch.Tensor]:
+                stoch: torch.Tensor) -> dict[str, torch.Tensor | tuple[torch.Tensor, ...]]:
         """Roll out the policy from starts ``deter`` (N, D), ``stoch`` (N, S, C).
 
-        Returns ``feat`` (N, H+1, F) and ``action`` (N, H+1, A), the action taken in each state
-        (the last one is zero: no loss uses it, so it is not sampled).
+        The world model runs without gradients; the policy's distribution parameters keep
+        theirs so that the actor loss reuses them instead of evaluating the policy again (the
+        same numbers: the parameters do not change between rollout and loss).
+
+        Returns ``feat`` (N, H+1, F), ``action`` (N, H, A) (the action taken in each of the
+        first H states; the last state's action enters no loss) and ``policy`` parameters,
+        each (N, H, ...).
         """
         rssm, horizon = world_model.rssm, self.config.imag_horizon
-        feat = world_model.feat(deter, stoch)
-        feats = feat.new_empty(feat.shape[0], horizon + 1, feat.shape[-1])
-        actions = None
+        with torch.no_grad():
+            feat = world_model.feat(deter, stoch)
+            feats = feat.new_empty(feat.shape[0], horizon + 1, feat.shape[-1])
+        actions, params = [], []
         for step in range(horizon):
             feats[:, step] = feat
-            action = self.policy.sample(self.policy(feat))
-            if actions is None:
-                actions = action.new_zeros(feat.shape[0], horizon + 1, action.shape[-1])
-            actions[:, step] = action
-            deter, stoch = rssm.imagine_step(deter, stoch, action.to(feat.dtype))
-            feat = world_model.feat(deter, stoch)
+            step_params = self.policy(feat)
+            with torch.no_grad():
+                action = self.policy.sample(tuple(p.detach() for p in step_params))
+                deter, stoch = rssm.imagine_step(deter, stoch, action.to(feat.dtype))
+                feat = world_model.feat(deter, stoch)
+            actions.append(action)
+            params.append(step_params)
         feats[:, horizon] = feat
-        return {"feat": feats, "action": actions}
+        stacked = tuple(torch.stack(group, 1) for group in zip(*params, strict=True))
+        return {"feat": feats, "action": torch.stack(actions, 1), "policy": stacked}
 
     def imagination_loss(self, world_model: WorldModel, feat: torch.Tensor,
-                         action: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor,
-                                                        dict[str, float]]:
+                         action: torch.Tensor, params: tuple[torch.Tensor, ...],
+                         ) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, float]]:
         """Policy and value losses (N, H) on imagined ``feat`` (N, H+1, F), ``action``
-        (N, H+1, A); also returns the lambda-returns (N, H) and metrics."""
+        (N, H, A) and policy parameters (N, H, ...) (see :meth:`imagine`); also returns the
+        lambda-returns (N, H) and metrics."""
         config, horizon = self.config, feat.shape[1] - 1
         with torch.no_grad():  # rewards enter on steps 1..H; the start state's is unused
             reward = functional.pad(world_model.reward(feat[:, 1:]), (1, 0))
@@ -132,8 +140,7 @@ class ActorCritic(nn.Module):
         self.return_norm.update(returns)
         scale = self.return_norm.scale()
         advantage = (returns - target_value[:, :-1]) / scale
-        params = self.policy(feat[:, :-1])
-        log_prob = self.policy.log_prob(params, action[:, :-1])
+        log_prob = self.policy.log_prob(params, action)
         entropy = self.policy.entropy(params)
         policy_loss = -weight[:, :-1] * (log_prob * advantage.detach() +
                                          config.actor_entropy * entropy)

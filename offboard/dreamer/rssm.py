@@ -136,9 +136,17 @@ class RSSM(nn.Module):
         keep = (~is_first).to(embed.dtype)
         action_hidden = self.action_input(prev_action * keep.unsqueeze(-1))
         embed_hidden = self.embed_input(embed)
-        deter, stoch = state["deter"], state["stoch"]
+        with torch.autocast("cpu", enabled=False):
+            return self._filter(embed_hidden.float(), action_hidden.float(), keep.float(),
+                                state["deter"].float(), state["stoch"].float())
+
+    def _filter(self, embed_hidden: torch.Tensor, action_hidden: torch.Tensor,
+                keep: torch.Tensor, deter: torch.Tensor,
+                stoch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The sequential part of :meth:`observe`, in float32: with a few sequences per batch
+        the per-step tensors are tiny and reduced precision only adds casts."""
         deters, stochs, posts = [], [], []
-        for t in range(embed.shape[1]):
+        for t in range(embed_hidden.shape[1]):
             mask = keep[:, t].unsqueeze(-1)
             deter = self.core(deter * mask, stoch * mask.unsqueeze(-1), action_hidden[:, t])
             post = self.posterior(deter, embed_hidden[:, t])

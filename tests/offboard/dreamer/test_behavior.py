@@ -63,9 +63,10 @@ def test_imagination_shapes_and_losses_are_finite() -> None:
     start = world_model.rssm.initial(5)
     imagined = behavior.imagine(world_model, start["deter"], start["stoch"])
     assert imagined["feat"].shape == (5, 5, world_model.rssm.feat_dim)
-    assert imagined["action"].shape == (5, 5, 2)
-    losses, returns, _metrics = behavior.imagination_loss(world_model, imagined["feat"],
-                                                         imagined["action"])
+    assert imagined["action"].shape == (5, 4, 2)
+    assert [p.shape for p in imagined["policy"]] == [(5, 4, 2), (5, 4, 2)]
+    losses, returns, _metrics = behavior.imagination_loss(
+        world_model, imagined["feat"], imagined["action"], imagined["policy"])
     assert losses["policy"].shape == (5, 4) and losses["value"].shape == (5, 4)
     assert returns.shape == (5, 4)
     assert all(torch.isfinite(v).all() for v in losses.values())
