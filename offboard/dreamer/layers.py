@@ -4,8 +4,9 @@ Every hidden layer is ``Linear -> RMSNorm -> SiLU`` as in DreamerV3. Weights use
 ``trunc_normal_in`` initialisation (fan-in variance, truncated at two standard deviations) times
 an ``outscale`` (0 gives zero-initialised output layers).
 
-``torch.compile`` of the ``RMSNorm -> SiLU`` pair was measured at the ``bench256`` shape on one
-thread: 0.78 s/update against 0.73 s eager, plus compilation time, so everything stays eager.
+``torch.compile`` was measured at the ``bench256`` shape on one thread and did not pay: the fused
+``RMSNorm -> SiLU`` pair gave 0.78 s/update against 0.73 s eager (plus ~15 s compiling), the
+compiled world-model filter step 0.80 against 0.77 s (plus ~20 s). Everything stays eager.
 """
 
 from __future__ import annotations

@@ -146,16 +146,30 @@ class RSSM(nn.Module):
         """The sequential part of :meth:`observe`, in float32: with a few sequences per batch
         the per-step tensors are tiny and reduced precision only adds casts."""
         deters, stochs, posts = [], [], []
-        for t in range(embed_hidden.shape[1]):
-            mask = keep[:, t].unsqueeze(-1)
-            deter = self.core(deter * mask, stoch * mask.unsqueeze(-1), action_hidden[:, t])
-            post = self.posterior(deter, embed_hidden[:, t])
-            stoch = self.sample(post)
+        # unbind once: indexing [:, t] per step would make the backward allocate and fill a
+        # full (B, T, ...) gradient for every step
+        steps = zip(embed_hidden.unbind(1), action_hidden.unbind(1),
+                    keep.unsqueeze(-1).unbind(1), strict=True)
+        for embed_t, action_t, mask in steps:
+            deter, stoch, post = self.filter_step(deter, stoch, action_t, embed_t, mask)
             deters.append(deter)
             stochs.append(stoch)
             posts.append(post)
         return {"deter": torch.stack(deters, 1), "stoch": torch.stack(stochs, 1),
                 "post": torch.stack(posts, 1)}
+
+    def filter_step(self, deter: torch.Tensor, stoch: torch.Tensor, action_hidden: torch.Tensor,
+                    embed_hidden: torch.Tensor,
+                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One posterior step: masked core step, posterior, straight-through sample.
+
+        Args: ``deter`` (N, D), ``stoch`` (N, S, C), projected action and embedding
+        (N, hidden), ``mask`` (N, 1) (0 where ``is_first``).
+        Returns new ``deter`` (N, D), ``stoch`` (N, S, C), posterior log-probs (N, S, C).
+        """
+        deter = self.core(deter * mask, stoch * mask.unsqueeze(-1), action_hidden)
+        post = self.posterior(deter, embed_hidden)
+        return deter, self.sample(post), post
 
     def kl_losses(self, post: torch.Tensor, prior: torch.Tensor,
                   free_nats: float) -> tuple[torch.Tensor, torch.Tensor]:
