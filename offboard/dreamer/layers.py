@@ -1,0 +1,113 @@
+"""Building blocks: initialised linear layers, RMSNorm, MLPs and the block-diagonal linear.
+
+Every hidden layer is ``Linear -> RMSNorm -> SiLU`` as in DreamerV3. Weights use DreamerV3's
+``trunc_normal_in`` initialisation (fan-in variance, truncated at two standard deviations) times
+an ``outscale`` (0 gives zero-initialised output layers).
+
+``torch.compile`` was measured at the ``bench256`` shape on one thread and did not pay: the fused
+``RMSNorm -> SiLU`` pair gave 0.78 s/update against 0.73 s eager (plus ~15 s compiling), the
+compiled world-model filter step 0.80 against 0.77 s (plus ~20 s). Everything stays eager.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+
+def init_weight_(weight: torch.Tensor, fan_in: int, outscale: float = 1.0) -> None:
+    """Truncated-normal fan-in initialisation of ``weight`` in place, scaled by ``outscale``."""
+    if outscale == 0.0:
+        nn.init.zeros_(weight)
+        return
+    std = outscale * math.sqrt(1.0 / fan_in) / 0.87962566103423978
+    nn.init.trunc_normal_(weight, mean=0.0, std=std, a=-2.0 * std, b=2.0 * std)
+
+
+def linear(in_features: int, out_features: int, outscale: float = 1.0,
+           bias: bool = True) -> nn.Linear:
+    """An ``nn.Linear`` with DreamerV3 initialisation and zero bias."""
+    layer = nn.Linear(in_features, out_features, bias=bias)
+    init_weight_(layer.weight, in_features, outscale)
+    if bias:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+def rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
+    """``x * scale / sqrt(mean(x^2) + eps)`` over the last axis; the mean square is reduced in
+    float32, the rest stays in ``x``'s dtype."""
+    square = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32).square()
+    factor = torch.rsqrt(square / x.shape[-1] + eps).to(x.dtype)
+    return x * factor * scale.to(x.dtype)
+
+
+def _norm_silu(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
+    return functional.silu(rms_norm(x, scale, eps))
+
+
+class RMSNorm(nn.Module):
+    """RMS normalisation over the last axis with a learned scale (see :func:`rms_norm`)."""
+
+    def __init__(self, width: int, eps: float = 1e-4) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(width))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (..., width) -> same shape and dtype."""
+        return rms_norm(x, self.scale, self.eps)
+
+
+class Dense(nn.Module):
+    """One hidden layer: ``Linear -> RMSNorm -> SiLU``."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        self.linear = linear(in_features, out_features, bias=bias)
+        self.norm = RMSNorm(out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (..., in) -> (..., out)."""
+        return _norm_silu(self.linear(x), self.norm.scale, self.norm.eps)
+
+
+class MLP(nn.Module):
+    """``layers`` hidden :class:`Dense` layers of ``units`` (identity when ``layers == 0``)."""
+
+    def __init__(self, in_features: int, units: int, layers: int) -> None:
+        super().__init__()
+        widths = [in_features] + [units] * layers
+        self.layers = nn.Sequential(*[Dense(a, b) for a, b in itertools.pairwise(widths)])
+        self.out_features = widths[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (..., in) -> (..., units), computed on a flat (rows, in) view."""
+        return self.layers(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.out_features)
+
+
+class BlockLinear(nn.Module):
+    """Block-diagonal linear map: ``blocks`` independent ``(in/blocks -> out/blocks)`` maps.
+
+    Input ``(N, in)`` is viewed as ``(N, blocks, in/blocks)``; output is ``(N, out)`` laid out
+    block after block, like DreamerV3's ``BlockLinear``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, blocks: int) -> None:
+        super().__init__()
+        assert in_features % blocks == 0 and out_features % blocks == 0
+        self.blocks = blocks
+        self.weight = nn.Parameter(torch.empty(blocks, in_features // blocks,
+                                               out_features // blocks))
+        init_weight_(self.weight, in_features // blocks)
+        self.bias = nn.Parameter(torch.zeros(out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, in) -> (N, out)."""
+        grouped = x.reshape(x.shape[0], self.blocks, -1).transpose(0, 1)
+        out = torch.bmm(grouped, self.weight.to(grouped.dtype)).transpose(0, 1)
+        return out.reshape(x.shape[0], -1) + self.bias.to(out.dtype)
