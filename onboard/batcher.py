@@ -40,6 +40,11 @@ class Batcher:
         self.bad_steps = 0
         """Steps refused because keys or shapes did not match the spec (counted, logged)."""
 
+    @property
+    def step_bytes(self) -> int:
+        """Bytes of one step's arrays."""
+        return sum(dtype.itemsize * int(np.prod(shape)) for dtype, shape in self.columns.values())
+
     def __len__(self) -> int:
         return len(self._steps)
 

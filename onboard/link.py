@@ -5,7 +5,9 @@ queue; a full queue is a counted, logged drop) and :meth:`Link.report`. One netw
 the ZeroMQ DEALER socket and does everything else:
 
 1. batches queued steps (:class:`~onboard.batcher.Batcher`) into TRANSITIONS, numbers them from
-   the spool, writes each encoded batch to the spool (durable) and only then sends it;
+   the spool, writes each encoded batch to the spool (durable) and only then sends it; while
+   more than ``batch_max_steps`` steps are queued, batches grow to ``batch_catchup_steps``
+   (bounded by ``batch_max_bytes``) so the spool's fsync per batch does not cap throughput;
 2. on (re)connect sends HELLO (protocol version, spec + hash, running policy version); on WELCOME
    acknowledges every spooled batch below ``next_seq`` and re-sends the others in order, at most
    ``inflight_batches`` unacknowledged at a time; on ACK deletes acknowledged batches;
@@ -89,6 +91,8 @@ class Link:
                            config.spool_fsync)
         self.stream = (config.robot_id, self.spool.run_id)
         self.batcher = Batcher(spec, config.batch_max_steps, config.batch_max_age)
+        self._catchup_steps = max(config.batch_max_steps, min(
+            config.batch_catchup_steps, config.batch_max_bytes // max(1, self.batcher.step_bytes)))
         self._curve = _load_client_keys(config) if config.keys_dir else None
         self._queue: queue.Queue[Mapping[str, np.ndarray]] = queue.Queue(config.queue_size)
         self._context = zmq.Context()
@@ -307,6 +311,8 @@ class Link:
 
     def _drain_queue(self, now: float, everything: bool) -> None:
         limit = self.config.batch_max_steps
+        if self._queue.qsize() > limit:  # behind: bigger batches, fewer spool fsyncs
+            limit = self._catchup_steps
         while everything or len(self.batcher) < limit:
             try:
                 step = self._queue.get_nowait()

@@ -31,6 +31,11 @@ class LinkConfig:
     """Most steps per TRANSITIONS batch."""
     batch_max_age: float = 0.1
     """Seconds after its first step at which a partial batch is sealed and sent."""
+    batch_catchup_steps: int = 1024
+    """Most steps per batch while the link is behind (more than ``batch_max_steps`` queued):
+    bigger batches mean fewer spool fsyncs, so a backlog drains fast."""
+    batch_max_bytes: int = 4 << 20
+    """Byte budget of one batch's arrays; caps ``batch_catchup_steps`` for large observations."""
     queue_size: int = 8192
     """Steps the control thread may queue ahead of the network thread (full: counted drop)."""
     inflight_batches: int = 64
@@ -49,6 +54,8 @@ class LinkConfig:
                     "peer_timeout": self.peer_timeout, "batch_max_age": self.batch_max_age,
                     "stats_interval": self.stats_interval, "poll_interval": self.poll_interval,
                     "batch_max_steps": self.batch_max_steps, "queue_size": self.queue_size,
+                    "batch_catchup_steps": self.batch_catchup_steps,
+                    "batch_max_bytes": self.batch_max_bytes,
                     "inflight_batches": self.inflight_batches,
                     "spool_max_bytes": self.spool_max_bytes}
         for name, value in positive.items():
