@@ -7,10 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zmq
 
 from offboard.ingest import Ingest, IngestConfig
 from onboard.link import Link
 from onboard.link_config import LinkConfig, LinkError
+from onboard.link_status import flatten_stats
+from shared.codec import encode
+from shared.protocol import Hello, decode_message
 from tests.onboard.link_fakes import (
     assert_exactly_once,
     free_port,
@@ -157,3 +161,82 @@ def test_config_is_checked() -> None:
         LinkConfig(heartbeat_interval=2.0, peer_timeout=1.0)
     with pytest.raises(LinkError, match="batch_max_steps"):
         LinkConfig(batch_max_steps=0)
+
+
+def _raw_router(context: zmq.Context) -> tuple[zmq.Socket, str]:
+    router = context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    return router, f"tcp://127.0.0.1:{port}"
+
+
+def _hellos(router: zmq.Socket, seconds: float) -> list[bytes]:
+    """Routing identities of the HELLOs received within ``seconds``."""
+    identities, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if router.poll(20):
+            identity, data = router.recv_multipart()
+            if isinstance(decode_message(data).message, Hello):
+                identities.append(identity)
+    return identities
+
+
+def test_silent_trainer_gets_a_fresh_socket(tmp_path: Path) -> None:
+    context = zmq.Context()
+    router, endpoint = _raw_router(context)
+    link = Link(link_config(endpoint, tmp_path / "spool", peer_timeout=0.5,
+                            heartbeat_interval=0.1), SPEC).start()
+    try:
+        identities = _hellos(router, 1.4)  # the trainer hangs: it never answers
+        assert len(identities) >= 2 and len(set(identities)) == len(identities)
+        assert link.status().reconnects >= 1 and not link.status().connected
+    finally:
+        link.stop(0.1)
+        router.close()
+        context.term()
+
+
+def test_heartbeats_keep_a_quiet_link_up(tmp_path: Path) -> None:
+    port = free_port()
+    server, replay = _server(tmp_path / "replay", port)
+    link = Link(link_config(f"tcp://127.0.0.1:{port}", tmp_path / "spool"), SPEC).start()
+    try:
+        wait_for(lambda: link.status().connected, 5, "WELCOME")
+        time.sleep(2.5)  # 2.5 peer timeouts without a single step
+        assert link.status().connected and link.status().reconnects == 0
+        assert server.robots["a1"].connections == 1
+    finally:
+        link.stop(0.1)
+        server.stop()
+        replay.close()
+
+
+def test_trainer_of_another_protocol_version_stops_the_link(tmp_path: Path) -> None:
+    context = zmq.Context()
+    router, endpoint = _raw_router(context)
+    link = Link(link_config(endpoint, tmp_path / "spool"), SPEC).start()
+    try:
+        identity = _hellos_first(router)
+        future = encode({"version": 9, "kind": "WELCOME", "seq": 1, "time": 0.0, "payload": {}})
+        router.send_multipart([identity, future])
+        wait_for(lambda: link.status().state == "rejected", 5, "the link to give up")
+        reason = link.status().reject_reason
+        assert reason.startswith("version_mismatch") and "speaks 1" in reason and "9" in reason
+    finally:
+        link.stop(0.1)
+        router.close()
+        context.term()
+
+
+def _hellos_first(router: zmq.Socket) -> bytes:
+    assert router.poll(5000), "no HELLO"
+    identity, data = router.recv_multipart()
+    assert isinstance(decode_message(data).message, Hello)
+    return identity
+
+
+def test_flatten_stats_keeps_numbers_only() -> None:
+    flat = flatten_stats({"loop": {"overruns": 3, "hz": 49.5}, "returns": [1.0, 2.5],
+                          "ok": True, "name": "x", "value": np.float32(0.5), "empty": []})
+    assert flat == {"loop/overruns": 3, "loop/hz": 49.5, "returns/count": 2,
+                    "returns/last": 2.5, "ok": 1, "value": 0.5, "empty/count": 0}
