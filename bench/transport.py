@@ -4,9 +4,10 @@ Throughput: a trainer process (this script with ``--serve``: :class:`offboard.in
 into a persistent :class:`offboard.replay.Replay`) and this process streaming ``--steps`` proprio
 steps (``--obs-dim`` floats of observation, ``--action-dim`` floats of action) through
 :class:`onboard.link.Link` (spool with fsync unless ``--no-fsync``) over loopback TCP, as fast as
-the link takes them. Reported: steps acknowledged as durable per second (first record() to the
-last ACK). Baseline in the same run: the same TRANSITIONS frames pushed DEALER -> ROUTER with no
-spool, no replay and no ACK (the ratio shows what durability costs).
+the link takes them (or paced at ``--rate`` steps/s). Reported: steps acknowledged as durable
+per second (first record() to the last ACK). Baseline in the same run: the same TRANSITIONS
+frames pushed DEALER -> ROUTER with no spool, no replay and no ACK (the ratio shows what
+durability costs).
 
 Policy delivery: ``--policies`` signed policies published by an in-process trainer; measured from
 ``publish_policy`` to the runtime's ``offer_policy`` (verified and loaded by onnxruntime).
@@ -93,8 +94,7 @@ def bench_link(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         while not link.status().connected:
             time.sleep(0.01)
         start = time.perf_counter()
-        for step in steps:
-            link.record(step)
+        _record_all(link, steps, args.rate, start)
         recorded = time.perf_counter()
         while link.status().acked_seq < args.steps - 1:
             time.sleep(0.001)
@@ -105,8 +105,23 @@ def bench_link(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         child.send_signal(signal.SIGTERM)
         child.wait(timeout=30)
     return {"link_transitions_per_s": args.steps / elapsed,
-            "record_us_per_step": (recorded - start) / args.steps * 1e6,
+            "record_us_per_step": (recorded - start) / args.steps * 1e6 if args.rate <= 0
+            else None,
             "queue_drops": status.queue_drops, "batches_sent": status.batches_sent}
+
+
+def _record_all(link: Link, steps: list[dict[str, np.ndarray]], rate: float,
+                start: float) -> None:
+    """Record every step, at once (``rate`` 0) or paced at ``rate`` steps/s in 1 ms slices."""
+    if rate <= 0:
+        for step in steps:
+            link.record(step)
+        return
+    for index, step in enumerate(steps):
+        delay = start + index / rate - time.perf_counter()
+        if delay > 0.001:
+            time.sleep(delay)
+        link.record(step)
 
 
 def bench_raw(args: argparse.Namespace) -> float:
@@ -187,6 +202,8 @@ def _free_port() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=100_000, help="steps to stream")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="offered steps/s (0: all at once, the link drains a backlog)")
     parser.add_argument("--batch", type=int, default=64, help="LinkConfig.batch_max_steps")
     parser.add_argument("--inflight", type=int, default=64, help="LinkConfig.inflight_batches")
     parser.add_argument("--obs-dim", type=int, default=16, help="proprio floats per step")
@@ -210,11 +227,13 @@ def main() -> None:
         "policy_delivery_ms_p50": float(np.percentile(delays, 50) * 1e3),
         "policy_delivery_ms_max": float(np.max(delays) * 1e3),
         "steps": args.steps, "batch": args.batch, "spool_fsync": args.fsync,
+        "offered_rate": args.rate,
     }
-    print(f"link (spool fsync={args.fsync}, batch {args.batch}): "
+    offered = f"offered {args.rate:,.0f}/s" if args.rate > 0 else "all at once"
+    print(f"link (spool fsync={args.fsync}, batch {args.batch}, {offered}): "
           f"{figures['link_transitions_per_s']:,.0f} durable transitions/s "
           f"({figures['link_over_raw']:.2f} of raw zmq {raw:,.0f}/s); "
-          f"record() {figures['record_us_per_step']:.1f} us/step")
+          f"record() {figures['record_us_per_step'] or 0:.1f} us/step (0: paced)")
     print(f"policy delivery publish -> runtime: p50 {figures['policy_delivery_ms_p50']:.1f} ms, "
           f"max {figures['policy_delivery_ms_max']:.1f} ms over {len(delays)}")
     print(json.dumps(figures))
