@@ -139,6 +139,9 @@ class Ingest:
             self._thread.join(timeout)
         else:
             self._socket.close(0)
+        if self._thread.is_alive():  # stuck (e.g. in a flush): terminating would hang
+            log.error("ingest: server thread did not end within %.1f s", timeout)
+            return
         self._shutdown_context()
 
     def _shutdown_context(self) -> None:

@@ -113,6 +113,7 @@ class Link:
              "rejects", "policies_received", "malformed_received", "spool_failures"), 0)
         self._reject_reason = ""
         self._acked_seq = -1
+        self._trainer_stores = True  # False after a WELCOME with accepted=False
 
     # ------------------------------------------------------------ control-thread API
     def start(self) -> Link:
@@ -150,7 +151,10 @@ class Link:
         else:
             self._close_socket()
         self._state = "stopped"
-        self._context.term()
+        if self._thread.is_alive():  # stuck (e.g. in a disk write): terminating would hang
+            log.error("link: network thread did not end within %.1f s", timeout + 2.0)
+        else:
+            self._context.term()
         return not self.spool.pending()
 
     def status(self) -> LinkStatus:
@@ -203,6 +207,7 @@ class Link:
         socket.connect(self.config.endpoint)
         self._socket = socket
         self._state = "connecting"
+        self._trainer_stores = True
         self._timers.update(heard=now, hello=0.0)
         self._inflight.clear()
         self._to_send.clear()
@@ -263,6 +268,8 @@ class Link:
 
     def _on_welcome(self, welcome: Welcome) -> None:
         self._state = "welcomed"
+        self._to_send.clear()
+        self._trainer_stores = welcome.accepted
         if not welcome.accepted:
             log.warning("link: trainer %s does not store this stream; steps stay in the spool",
                         welcome.trainer_id)
@@ -342,7 +349,8 @@ class Link:
             log.error("link: spooling steps %d..%d failed, they are lost: %s", first,
                       first + count - 1, error)
             return
-        self._to_send.append((first, first + count - 1))
+        if self._trainer_stores:
+            self._to_send.append((first, first + count - 1))
 
     def _send_due(self, now: float) -> None:
         if self._socket is None:

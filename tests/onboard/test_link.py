@@ -14,7 +14,7 @@ from onboard.link import Link
 from onboard.link_config import LinkConfig, LinkError
 from onboard.link_status import flatten_stats
 from shared.codec import encode
-from shared.protocol import Hello, decode_message
+from shared.protocol import Hello, Welcome, decode_message, encode_message
 from tests.onboard.link_fakes import (
     assert_exactly_once,
     free_port,
@@ -240,3 +240,43 @@ def test_flatten_stats_keeps_numbers_only() -> None:
                           "ok": True, "name": "x", "value": np.float32(0.5), "empty": []})
     assert flat == {"loop/overruns": 3, "loop/hz": 49.5, "returns/count": 2,
                     "returns/last": 2.5, "ok": 1, "value": 0.5, "empty/count": 0}
+
+
+def test_trainer_that_does_not_store_gets_no_transitions(tmp_path: Path) -> None:
+    context = zmq.Context()
+    router, endpoint = _raw_router(context)
+    link = Link(link_config(endpoint, tmp_path / "spool"), SPEC).start()
+    try:
+        identity = _hellos_first(router)
+        router.send_multipart([identity, encode_message(Welcome("t", False, 0, 0.1), 1)])
+        wait_for(lambda: link.status().connected, 5, "WELCOME")
+        for index in range(100):
+            link.record(make_step(index))
+        wait_for(lambda: link.status().pending_steps == 100, 5, "steps spooled")
+        kinds, deadline = set(), time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            if router.poll(20):
+                kinds.add(decode_message(router.recv_multipart()[1]).kind)
+        assert "TRANSITIONS" not in kinds and link.status().batches_sent == 0
+    finally:
+        link.stop(0.1)
+        router.close()
+        context.term()
+
+
+def test_a_backlog_goes_out_in_catch_up_batches(tmp_path: Path) -> None:
+    port = free_port()
+    server, replay = _server(tmp_path / "replay", port)
+    link = Link(link_config(f"tcp://127.0.0.1:{port}", tmp_path / "spool",
+                            batch_catchup_steps=512), SPEC)
+    for index in range(2048):  # queued before the network thread runs: a backlog
+        link.record(make_step(index))
+    link.start()
+    try:
+        wait_for(lambda: link.status().acked_seq == 2047, 10, "backlog acknowledged")
+        assert link.status().batches_sent <= 2048 // 512 + 1
+        assert_exactly_once(replay, link.stream, 2048)
+    finally:
+        link.stop(0.5)
+        server.stop()
+        replay.close()
