@@ -13,6 +13,7 @@ from pathlib import Path
 
 from offboard.ingest import Ingest, IngestConfig
 from tests.onboard.link_fakes import open_replay
+from tests.onboard.onnx_fakes import SPEC
 
 
 def main() -> None:
@@ -20,8 +21,6 @@ def main() -> None:
     replay = open_replay(directory)
     config = IngestConfig(bind=f"tcp://127.0.0.1:{port}", heartbeat_interval=0.1,
                           peer_timeout=1.0, flush_interval=0.05)
-    from tests.onboard.onnx_fakes import SPEC
-
     server = Ingest(config, SPEC, replay).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
