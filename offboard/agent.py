@@ -174,6 +174,9 @@ class Agent:
 
         Returns the new carry and the env action (N, A) float32 or (N,) int64.
         """
+        missing = [k for k in (*self.obs_keys, "is_first") if k not in obs]
+        if missing:
+            raise BatchError(f"observation misses keys {missing}; has {sorted(obs)}")
         self.world_model.eval()
         inputs = [torch.as_tensor(np.asarray(obs[k])) for k in self.obs_keys]
         is_first = torch.as_tensor(np.asarray(obs["is_first"])).float().reshape(-1)

@@ -136,15 +136,13 @@ class RSSM(nn.Module):
         keep = (~is_first).to(embed.dtype)
         action_hidden = self.action_input(prev_action * keep.unsqueeze(-1))
         embed_hidden = self.embed_input(embed)
-        with torch.autocast("cpu", enabled=False):
-            return self._filter(embed_hidden.float(), action_hidden.float(), keep.float(),
-                                state["deter"].float(), state["stoch"].float())
+        return self._filter(embed_hidden, action_hidden, keep, state["deter"], state["stoch"])
 
     def _filter(self, embed_hidden: torch.Tensor, action_hidden: torch.Tensor,
                 keep: torch.Tensor, deter: torch.Tensor,
                 stoch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The sequential part of :meth:`observe`, in float32: with a few sequences per batch
-        the per-step tensors are tiny and reduced precision only adds casts."""
+        """The sequential part of :meth:`observe` (measured: running it in float32 instead of
+        the compute dtype made no difference in speed)."""
         deters, stochs, posts = [], [], []
         # unbind once: indexing [:, t] per step would make the backward allocate and fill a
         # full (B, T, ...) gradient for every step

@@ -48,6 +48,8 @@ def test_policy_acts_in_process_for_both_action_kinds(make_spec) -> None:
             else:
                 assert act.shape == (1, 3) and np.all(np.abs(act) <= 1.0)
         assert carry["deter"].shape == (1, 64) and carry["stoch"].shape == (1, 8, 4)
+        with pytest.raises(BatchError, match="is_first"):
+            agent.policy(carry, obs)
 
 
 def test_batch_errors_name_the_key(make_spec, make_batch) -> None:
