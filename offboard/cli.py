@@ -38,6 +38,17 @@ def _local(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from offboard.service import ServeConfig, Service
+
+    config = config_from_args(ServeConfig, args)
+    service = Service(config)
+    service.install_signal_handlers()
+    final = service.run()
+    print(json.dumps({k: v for k, v in final.items() if k != "robots"}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="daydreamer-trainer", description=__doc__,
@@ -53,6 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(local)
     local.set_defaults(handler=_local)
+    serve = commands.add_parser(
+        "serve", help="the network trainer robots stream to",
+        description="Receive transitions from robots over ZeroMQ, learn, push signed policies.\n"
+                    "  daydreamer-trainer serve --set spec=spec.json --set ingest.bind="
+                    "tcp://*:5555 \\\n      --set ingest.keys_dir=keys/trainer "
+                    "--set trainer.run_dir=runs/a1\n"
+                    "Ctrl-C (or SIGTERM) flushes the replay, checkpoints and exits cleanly.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(serve)
+    serve.set_defaults(handler=_serve)
     return parser
 
 

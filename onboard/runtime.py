@@ -178,6 +178,9 @@ class Runtime:
             "sense": self.stats.sense.summary(), "infer": self.stats.infer.summary(),
             "act": self.stats.act.summary(), "steps": self.stats.steps,
             "episodes": self.stats.episodes, "returns": list(self.stats.returns),
+            "last_return": self.stats.returns[-1] if self.stats.returns else 0.0,
+            "mean_return_10": float(np.mean(self.stats.returns[-10:])) if self.stats.returns
+            else 0.0,
             "inference_errors": self.stats.inference_errors,
             "policy_version": self.runner.version, "policy_swaps": self.stats.policy_swaps,
             "safety": {"clamped": safety.clamped, "rate_limited": safety.rate_limited,
