@@ -1,37 +1,40 @@
-"""Per-tick timing statistics of the control loop (sense, infer, act, jitter)."""
+"""Per-tick timing statistics of the control loop (sense, infer, act, jitter).
+
+Samples go into a fixed numpy ring buffer: :meth:`PhaseStats.add` is O(1) with no allocation on
+the control thread, and another thread (the status reporter) may read percentiles at any time.
+"""
 
 from __future__ import annotations
-
-from collections import deque
-from dataclasses import dataclass, field
 
 import numpy as np
 
 
-@dataclass
 class PhaseStats:
     """Durations of one phase over the last ``window`` ticks, in seconds.
 
     Attributes:
-        window: how many recent samples the percentiles use.
         count: samples seen in total.
         worst: the largest sample ever seen.
     """
 
-    window: int = 10_000
-    count: int = 0
-    worst: float = 0.0
-    recent: deque[float] = field(default_factory=deque)
+    def __init__(self, window: int = 10_000) -> None:
+        self._samples = np.zeros(window)
+        self.count = 0
+        self.worst = 0.0
 
     def add(self, seconds: float) -> None:
+        self._samples[self.count % self._samples.size] = seconds
         self.count += 1
-        self.worst = max(self.worst, seconds)
-        self.recent.append(seconds)
-        if len(self.recent) > self.window:
-            self.recent.popleft()
+        if seconds > self.worst:
+            self.worst = seconds
+
+    def recent(self) -> np.ndarray:
+        """A copy of the samples in the window (unordered)."""
+        return self._samples[:min(self.count, self._samples.size)].copy()
 
     def percentile(self, q: float) -> float:
-        return float(np.percentile(np.fromiter(self.recent, float), q)) if self.recent else 0.0
+        samples = self.recent()
+        return float(np.percentile(samples, q)) if samples.size else 0.0
 
     def summary(self) -> dict[str, float]:
         """``{"p50_ms", "p99_ms", "max_ms", "count"}``."""

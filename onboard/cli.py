@@ -1,0 +1,216 @@
+"""``daydreamer-onboard``: the on-robot runtime.
+
+Threads: the control thread (this one: fixed-rate loop, never touches the network), the link's
+network thread (streaming, spool, policies in), the policy verifier, and a reporter that logs a
+status line and sends the runtime's figures to the trainer. SIGINT/SIGTERM end the loop after the
+current tick; the robot is halted, the partial batch is spooled and given a few seconds to be
+acknowledged, and a summary is printed as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from onboard.config import OnboardConfig, RobotConfig
+from onboard.robot import EnvRobot, Robot
+from onboard.runtime import Runtime
+from shared.config import add_config_arguments, config_from_args
+from shared.errors import ConfigError, DaydreamerError
+from shared.spec import EnvSpec
+
+log = logging.getLogger("onboard.cli")
+
+
+def robot_spec(config: RobotConfig) -> EnvSpec:
+    """The spec of the configured robot, without opening any port."""
+    if config.kind == "firmware":
+        from firmware_bridge.host_tasks import make_host_task
+
+        return make_host_task(config.task).spec
+    if config.kind == "sim":
+        from firmware_bridge.sim.tasks import make_task
+
+        return make_task(config.task).spec
+    if not config.env:
+        raise ConfigError("robot.kind = 'env' needs robot.env (e.g. dmc:cartpole_swingup)")
+    from shared.envs import make_env
+
+    env = make_env(config.env, seed=config.seed)
+    env.close()
+    return env.spec
+
+
+def build_robot(config: RobotConfig, hz: float) -> Robot:
+    """Open the configured robot."""
+    if config.kind == "firmware":
+        if not config.port:
+            raise ConfigError("robot.kind = 'firmware' needs robot.port (the serial device or "
+                              "the pty path daydreamer-simfirmware printed)")
+        from onboard.firmware_robot import FirmwareRobot, FirmwareRobotConfig
+
+        return FirmwareRobot(FirmwareRobotConfig(
+            port=config.port, task=config.task, control_hz=hz, camera=config.camera,
+            baud=config.baud, seed=config.seed))
+    if config.kind == "sim":
+        from firmware_bridge.sim.tasks import make_env as make_sim_env
+
+        return EnvRobot(make_sim_env(config.task, seed=config.seed))
+    from shared.envs import make_env
+
+    return EnvRobot(make_env(config.env, seed=config.seed))
+
+
+def policy_from_file(path: Path) -> Any:
+    """A POLICY message from an exported file and the ``.manifest.json`` written beside it."""
+    from shared.protocol import Policy
+
+    onnx = path.read_bytes()
+    manifest_path = path.with_suffix(".manifest.json")
+    if manifest_path.exists():
+        record = json.loads(manifest_path.read_text())
+        manifest, signature = record["manifest"], bytes.fromhex(record["signature"])
+    else:
+        raise ConfigError(f"{manifest_path} is missing: a policy file needs its manifest")
+    return Policy(int(manifest["version"]), onnx, manifest, signature)
+
+
+class Onboard:
+    """Robot + runtime + policy verifier + (optional) link, wired together."""
+
+    def __init__(self, config: OnboardConfig) -> None:
+        from onboard.policy_updates import PolicyUpdater
+        from shared.keys import load_verify_key
+
+        self.config = config
+        self.robot = build_robot(config.robot, config.runtime.hz)
+        spec = self.robot.spec
+        self.runtime = Runtime(self.robot, config.runtime)
+        keys = Path(config.link.keys_dir) if config.link.keys_dir else None
+        verify = load_verify_key(keys / "policy_signing.pub") if keys else None
+        self.updater = PolicyUpdater(spec, self.runtime.offer_policy, verify,
+                                     allow_unsigned=config.allow_unsigned).start()
+        self.link = None
+        if not config.offline:
+            from onboard.link import Link
+
+            self.link = Link(config.link, spec, self.updater.submit,
+                             self.updater.running).start()
+            self.runtime.sink = self.link.record
+        if config.policy:
+            self.updater.submit(policy_from_file(Path(config.policy)))
+        self._done = threading.Event()
+        self._reporter = threading.Thread(target=self._report, name="reporter", daemon=True)
+        self._started = time.monotonic()
+
+    def _status_line(self) -> str:
+        stats = self.runtime.stats
+        loop = self.runtime.loop.stats
+        version, created = self.updater.running()
+        age = f" ({time.time() - created:.0f} s old)" if created else ""
+        parts = [f"steps {stats.steps}", f"episodes {stats.episodes}",
+                 f"last return {stats.returns[-1]:.1f}" if stats.returns else "",
+                 f"policy v{self.runtime.runner.version} (received v{version}{age})",
+                 f"overruns {loop.overruns}",
+                 f"infer p99 {stats.infer.percentile(99) * 1e3:.2f} ms"]
+        if self.link is not None:
+            link = self.link.status()
+            parts.append(f"link {link.state}, acked {link.acked_seq}, spool {link.pending_steps}")
+        if self.runtime.safety.latched:
+            parts.append(f"E-STOP: {self.runtime.safety.latched}")
+        return " | ".join(p for p in parts if p)
+
+    def _report(self) -> None:
+        while not self._done.wait(5.0):
+            log.info("%s", self._status_line())
+            if self.link is not None:
+                self.link.report(self.runtime.summary())
+
+    def _limits(self) -> None:
+        limit_s, limit_episodes = self.config.max_seconds, self.config.max_episodes
+        while not self._done.wait(0.1):
+            elapsed = time.monotonic() - self._started
+            if (limit_s and elapsed >= limit_s) or (
+                    limit_episodes and self.runtime.stats.episodes >= limit_episodes):
+                self.runtime.stop()
+                return
+
+    def run(self) -> dict[str, Any]:
+        """Run until a signal or a limit; returns the summary."""
+        self._reporter.start()
+        threading.Thread(target=self._limits, name="limits", daemon=True).start()
+        try:
+            summary = self.runtime.run()
+        finally:
+            self._done.set()
+            self.close()
+        summary["updater"] = {"accepted": self.updater.accepted,
+                              "rejected": dict(self.updater.rejected)}
+        if self.link is not None:
+            summary["link"] = vars(self.link.status())
+        return summary
+
+    def close(self) -> None:
+        if self.link is not None:
+            self.link.report(self.runtime.summary())
+            acked = self.link.stop(timeout=5.0)
+            if not acked:
+                log.warning("unacknowledged steps stay in the spool (%s) and are sent next time",
+                            self.config.link.spool_dir)
+        self.updater.stop()
+        self.robot.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="daydreamer-onboard", description=__doc__,
+        epilog="examples:\n"
+               "  daydreamer-onboard --print-spec --set robot.task=a1_walk > spec.json\n"
+               "  daydreamer-onboard --set robot.port=/dev/ttyACM0 --set robot.task=a1_walk \\\n"
+               "      --set link.endpoint=tcp://trainer:5555 --set link.robot_id=a1 \\\n"
+               "      --set link.keys_dir=keys/robot-a1\n"
+               "  daydreamer-onboard --set robot.kind=env --set robot.env=dmc:cartpole_swingup "
+               "--set offline=true \\\n      --set runtime.mode=mode --set policy=policy.onnx",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--print-spec", action="store_true",
+                        help="print the robot's spec as JSON (for the trainer) and exit")
+    add_config_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("onboard", "shared", "firmware_bridge"):
+        logging.getLogger(name).setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        config = config_from_args(OnboardConfig, args)
+        if args.print_spec:
+            sys.stdout.write(robot_spec(config.robot).canonical_bytes().decode() + "\n")
+            return 0
+        onboard = Onboard(config)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: onboard.runtime.stop())
+        summary = onboard.run()
+    except DaydreamerError as error:
+        print(f"daydreamer-onboard: {error}", file=sys.stderr)
+        return 2
+    text = json.dumps(summary, default=float)
+    if config.summary:
+        Path(config.summary).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Configuration of ``daydreamer-onboard`` (composed from the runtime, link and robot configs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from onboard.link_config import LinkConfig
+from onboard.runtime import RuntimeConfig
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    """Which robot the runtime drives.
+
+    Attributes:
+        kind: ``firmware`` (a microcontroller — or ``daydreamer-simfirmware`` — on a serial
+            port), ``sim`` (a simulated task in-process, no serial link) or ``env`` (a dm_control
+            or gymnasium environment in-process, for benchmarks).
+        task: task name (``firmware``: the host-side task; ``sim``: the simulated task).
+        port: pyserial URL of the firmware (``/dev/ttyACM0``, the pty the simulated firmware
+            printed, ``socket://host:port``).
+        camera: camera endpoint for tasks that observe images.
+        env: environment name for ``kind = "env"`` (``dmc:cartpole_swingup``, ``gym:...``).
+        baud: serial line rate.
+        seed: seed of resets and of the in-process simulation.
+    """
+
+    kind: Literal["firmware", "sim", "env"] = "firmware"
+    task: str = "cartpole_swingup"
+    port: str = ""
+    camera: str = ""
+    env: str = ""
+    baud: int = 1_000_000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class OnboardConfig:
+    """The onboard runtime.
+
+    Attributes:
+        robot: the robot to drive.
+        runtime: control rate, mode, safety.
+        link: trainer link (ignored with ``offline``).
+        offline: run without a trainer (evaluation, demos); steps are not recorded.
+        policy: ONNX policy file to start with (its ``.manifest.json`` beside it is verified when
+            a verify key is configured); empty: random actions until the trainer sends one.
+        allow_unsigned: accept unsigned policies (only for key-less local runs).
+        max_seconds: stop after this long (0: until a signal).
+        max_episodes: stop after this many episodes (0: no limit).
+        summary: write the final summary as JSON to this file (empty: stdout only).
+    """
+
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    link: LinkConfig = field(default_factory=LinkConfig)
+    offline: bool = False
+    policy: str = ""
+    allow_unsigned: bool = False
+    max_seconds: float = 0.0
+    max_episodes: int = 0
+    summary: str = ""
