@@ -39,13 +39,17 @@ def robot_spec(config: RobotConfig) -> EnvSpec:
         from firmware_bridge.sim.tasks import make_task
 
         return make_task(config.task).spec
-    if not config.env:
-        raise ConfigError("robot.kind = 'env' needs robot.env (e.g. dmc:cartpole_swingup)")
     from shared.envs import make_env
 
-    env = make_env(config.env, seed=config.seed)
+    env = make_env(_env_name(config), seed=config.seed)
     env.close()
     return env.spec
+
+
+def _env_name(config: RobotConfig) -> str:
+    if not config.env:
+        raise ConfigError("robot.kind = 'env' needs robot.env (e.g. dmc:cartpole_swingup)")
+    return config.env
 
 
 def build_robot(config: RobotConfig, hz: float) -> Robot:
@@ -65,7 +69,7 @@ def build_robot(config: RobotConfig, hz: float) -> Robot:
         return EnvRobot(make_sim_env(config.task, seed=config.seed))
     from shared.envs import make_env
 
-    return EnvRobot(make_env(config.env, seed=config.seed))
+    return EnvRobot(make_env(_env_name(config), seed=config.seed))
 
 
 def policy_from_file(path: Path) -> Any:
