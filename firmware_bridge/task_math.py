@@ -1,0 +1,263 @@
+"""Observation, reward and action mapping of each task as pure functions of sensor *readings*.
+
+One copy of each task's learning-side code, used on both sides of the serial link: the in-process
+tasks of :mod:`firmware_bridge.sim.robots` call these functions on readings taken straight from
+MuJoCo, the robot computer's host-side tasks (:mod:`firmware_bridge.host_tasks`) call them on the
+readings that arrived in a STATE frame. Numpy only: the robot computer needs no MuJoCo.
+
+*Readings* are a mapping with the STATE fields: ``joint_pos`` ``(J,)``, ``joint_vel`` ``(J,)``,
+``imu_quat`` ``(4,)`` (w, x, y, z), ``imu_gyro`` ``(3,)``, ``imu_accel`` ``(3,)`` and
+``task_sensors`` ``(S,)``. What each task puts in them:
+
+``cartpole_swingup`` (J=1, S=3)
+    joint = the cart slider (m, m/s); task sensors = pole angle (rad, 0 upright), pole angular
+    velocity (rad/s), motor command in force (-1..1; 0 while stopped).
+``a1_walk`` (J=12, S=4)
+    the 12 leg joints; IMU = trunk orientation and trunk-frame angular velocity; task sensors =
+    trunk linear velocity (3,) in the world frame (the state estimator's output) and trunk height.
+``sphere_goal`` (J=2, S=2)
+    "joints" = ball position (x, y) and velocity (odometry); task sensors = goal (x, y).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from shared.errors import DaydreamerError
+from shared.spec import EnvSpec, Space
+
+Readings = Mapping[str, np.ndarray]
+
+
+class TaskMathError(DaydreamerError):
+    """A task function was called with bad arguments (bounds, unknown shape)."""
+
+
+# ---------------------------------------------------------------------------------- helpers
+def tolerance(x: float | np.ndarray, bounds: tuple[float, float] = (0.0, 0.0),
+              margin: float = 0.0, sigmoid: str = "gaussian",
+              value_at_margin: float = 0.1) -> np.ndarray:
+    """Elementwise reward in ``[0, 1]`` of ``x`` (any shape) for being inside ``bounds``.
+
+    1 inside ``bounds``; outside it decays over ``margin`` to ``value_at_margin`` at distance
+    ``margin``, with a gaussian (never exactly 0), a linear or a quadratic (0 at
+    ``margin / sqrt(1 - value_at_margin)``) shape (dm_control's ``tolerance``, re-derived).
+    """
+    low, high = bounds
+    if low > high or margin < 0:
+        raise TaskMathError(f"tolerance needs low <= high and margin >= 0, got {bounds}, {margin}")
+    x = np.asarray(x, dtype=np.float64)
+    inside = (low <= x) & (x <= high)
+    if margin == 0:
+        return inside.astype(np.float64)
+    distance = np.where(x < low, low - x, x - high) / margin
+    if sigmoid == "gaussian":
+        scale = np.sqrt(-2.0 * np.log(value_at_margin))
+        value = np.exp(-0.5 * (distance * scale) ** 2)
+    elif sigmoid == "quadratic":
+        scaled = distance * np.sqrt(1.0 - value_at_margin)
+        value = np.where(np.abs(scaled) < 1.0, 1.0 - scaled**2, 0.0)
+    elif sigmoid == "linear":
+        scaled = distance * (1.0 - value_at_margin)
+        value = np.where(np.abs(scaled) < 1.0, 1.0 - scaled, 0.0)
+    else:
+        raise TaskMathError(f"unknown sigmoid {sigmoid!r}; use gaussian, linear or quadratic")
+    return np.where(inside, 1.0, value)
+
+
+def roll_pitch(quat: np.ndarray) -> np.ndarray:
+    """Roll and pitch ``(2,)`` in radians of a body quaternion ``(4,)`` (w, x, y, z)."""
+    w, x, y, z = (float(v) for v in quat)
+    roll = np.arctan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
+    pitch = np.arcsin(np.clip(2.0 * (w * y - z * x), -1.0, 1.0))
+    return np.array([roll, pitch])
+
+
+def up_alignment(quat: np.ndarray) -> float:
+    """Cosine between the body's z axis and the world's up axis (1 upright, -1 on its back)."""
+    x, y = float(quat[1]), float(quat[2])
+    return 1.0 - 2.0 * (x * x + y * y)
+
+
+def ground_heading(quat: np.ndarray) -> np.ndarray:
+    """Unit body x axis projected on the ground ``(3,)`` (zero when it points straight up)."""
+    w, x, y, z = (float(v) for v in quat)
+    heading = np.array([1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + w * z), 0.0])
+    norm = np.linalg.norm(heading)
+    return heading / norm if norm > 1e-6 else np.zeros(3)
+
+
+def image_space(size: int = 64) -> Space:
+    """A ``(size, size, 3)`` uint8 RGB image space."""
+    return Space(np.uint8, (size, size, 3), 0, 255)
+
+
+# --------------------------------------------------------------------------------- cart-pole
+def cartpole_spec(image: bool = False) -> EnvSpec:
+    """Observation ``vector`` (5,) [+ ``image``], action ``action`` (1,) in [-1, 1]."""
+    observation = {"vector": Space(np.float32, (5,))}
+    if image:
+        observation["image"] = image_space()
+    return EnvSpec.create(observation, {"action": Space(np.float32, (1,), -1.0, 1.0)})
+
+
+def cartpole_observation(readings: Readings) -> dict[str, np.ndarray]:
+    """``vector`` = [x, cos, sin, x_dot, theta_dot] (float32)."""
+    angle, angular_velocity = (float(v) for v in readings["task_sensors"][:2])
+    vector = [float(readings["joint_pos"][0]), np.cos(angle), np.sin(angle),
+              float(readings["joint_vel"][0]), angular_velocity]
+    return {"vector": np.array(vector, dtype=np.float32)}
+
+
+def cartpole_reward(readings: Readings) -> float:
+    """dm_control's smooth swing-up reward in [0, 1] (see :mod:`robots.cartpole`)."""
+    angle, angular_velocity, force = (float(v) for v in readings["task_sensors"][:3])
+    upright = (np.cos(angle) + 1.0) / 2.0
+    centered = (1.0 + tolerance(float(readings["joint_pos"][0]), margin=2.0)) / 2.0
+    control = tolerance(force, margin=1.0, value_at_margin=0.0, sigmoid="quadratic")
+    small_control = (4.0 + control) / 5.0
+    small_velocity = (1.0 + tolerance(angular_velocity, margin=5.0)) / 2.0
+    return float(upright * centered * small_control * small_velocity)
+
+
+def cartpole_targets(action: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Motor command ``(1,)`` in [-1, 1] (force = 10 N * command) of an action."""
+    return np.clip(np.asarray(action["action"], dtype=np.float64).reshape(1), -1.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------- A1
+#: A1 joint limits (Unitree URDF), Unitree order FR, FL, RR, RL x (hip, thigh, calf), rad.
+A1_HIP_RANGE = (-0.802851, 0.802851)
+A1_THIGH_RANGE = (-1.0472, 4.18879)
+A1_CALF_RANGE = (-2.69653, -0.916298)
+A1_JOINT_LOW = np.array([A1_HIP_RANGE[0], A1_THIGH_RANGE[0], A1_CALF_RANGE[0]] * 4)
+A1_JOINT_HIGH = np.array([A1_HIP_RANGE[1], A1_THIGH_RANGE[1], A1_CALF_RANGE[1]] * 4)
+#: fraction of each joint's range an action spans (DayDreamer's ``MOTOR_USED``), per leg.
+A1_USED_FRACTION = np.array([[0.01, 0.99], [0.01, 0.90], [0.01, 0.60]] * 4)
+#: DayDreamer's standing pose in normalised action units (hip, thigh, calf) per leg.
+A1_REWARD_POSE = np.array([0.0, -0.2, 1.0] * 4)
+
+
+def a1_spec(image: bool = False) -> EnvSpec:
+    """Observation ``vector`` (16,) [+ ``image``] and logs; action ``action`` (12,)."""
+    observation = {
+        "vector": Space(np.float32, (16,)),
+        "log/stage": Space(np.int32, (), 0, 4),
+        "log/forward_velocity": Space(np.float32, ()),
+    }
+    if image:
+        observation["image"] = image_space()
+    return EnvSpec.create(observation, {"action": Space(np.float32, (12,), -1.0, 1.0)})
+
+
+def a1_action_bounds(full_range: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Joint angles ``(12,)`` that actions -1 and +1 map to."""
+    low, high = A1_JOINT_LOW, A1_JOINT_HIGH
+    if full_range:
+        return low.copy(), high.copy()
+    span = high - low
+    return low + A1_USED_FRACTION[:, 0] * span, low + A1_USED_FRACTION[:, 1] * span
+
+
+def a1_action_to_targets(action: np.ndarray, full_range: bool = False) -> np.ndarray:
+    """Map a normalised action ``(12,)`` in [-1, 1] onto joint angles ``(12,)``."""
+    low, high = a1_action_bounds(full_range)
+    action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+    return low + (action + 1.0) * 0.5 * (high - low)
+
+
+def a1_targets_to_action(targets: np.ndarray, full_range: bool = False) -> np.ndarray:
+    """Inverse of :func:`a1_action_to_targets`, clipped to [-1, 1]: ``(12,)`` -> ``(12,)``."""
+    low, high = a1_action_bounds(full_range)
+    return np.clip(2.0 * (np.asarray(targets) - low) / (high - low) - 1.0, -1.0, 1.0)
+
+
+def a1_staged_reward(up: float, joints: np.ndarray, velocity: np.ndarray,
+                     heading: np.ndarray, target_speed: float = 0.3) -> tuple[float, int]:
+    """DayDreamer's A1 reward and the number of open gates (0..4) (see :mod:`robots.quadruped`).
+
+    Args:
+        up: z component of the trunk's z axis in world coordinates.
+        joints: joint angles ``(12,)`` in Unitree order.
+        velocity: trunk linear velocity ``(3,)``, world frame, m/s.
+        heading: unit trunk heading ``(3,)`` projected on the ground.
+        target_speed: forward speed for the full velocity term, m/s.
+    """
+    normalised = a1_targets_to_action(joints)
+    worst = np.maximum(1.0 - A1_REWARD_POSE, 1.0 + A1_REWARD_POSE)
+    deviation = np.clip(np.abs(normalised - A1_REWARD_POSE) / worst, 0.0, 1.0)
+    upright = up / 2.0 + 0.5
+    hip = float(upright > 0.7) * (1.0 - deviation[0::3].mean())
+    shoulder = float(hip > 0.7) * (1.0 - deviation[1::3].mean())
+    knee = float(shoulder > 0.7) * (1.0 - deviation[2::3].mean())
+    forward = float(np.dot(velocity, heading))
+    speed = float(np.linalg.norm(velocity))
+    fraction = max(0.0, forward) / speed if speed > 1e-9 else 0.0
+    going = float(np.clip(forward / target_speed, -1.0, 1.0))
+    walk = float(knee > 0.7) * fraction * going
+    stage = int(upright > 0.7) + int(hip > 0.7) + int(shoulder > 0.7) + int(knee > 0.7)
+    reward = upright + hip + shoulder + knee + 10.0 * (walk + 1.0) / 2.0
+    return float(reward), stage
+
+
+def a1_reward(readings: Readings, target_speed: float = 0.3) -> tuple[float, int]:
+    """Staged reward (5..19) and stage (0..4) of the readings."""
+    quat = np.asarray(readings["imu_quat"], dtype=np.float64)
+    return a1_staged_reward(up_alignment(quat), np.asarray(readings["joint_pos"], np.float64),
+                            np.asarray(readings["task_sensors"][:3], np.float64),
+                            ground_heading(quat), target_speed)
+
+
+def a1_observation(readings: Readings, target_speed: float = 0.3) -> dict[str, np.ndarray]:
+    """``vector`` = 12 joint angles, roll, pitch, roll rate, pitch rate; ``log/`` keys."""
+    quat = np.asarray(readings["imu_quat"], dtype=np.float64)
+    vector = np.concatenate([np.asarray(readings["joint_pos"], np.float64), roll_pitch(quat),
+                             np.asarray(readings["imu_gyro"][:2], np.float64)])
+    _, stage = a1_reward(readings, target_speed)
+    forward = float(np.asarray(readings["task_sensors"][:3], np.float64) @ ground_heading(quat))
+    return {"vector": vector.astype(np.float32), "log/stage": np.int32(stage),
+            "log/forward_velocity": np.float32(forward)}
+
+
+# ------------------------------------------------------------------------------------ sphere
+def sphere_spec(vector: bool = True, image_size: int = 64) -> EnvSpec:
+    """Observation ``image`` [+ ``vector`` (6,)] and logs; action ``action`` (2,) in [-1, 1]."""
+    observation = {"image": image_space(image_size)}
+    if vector:
+        observation["vector"] = Space(np.float32, (6,))
+    observation["log/distance"] = Space(np.float32, (), 0.0)
+    observation["log/success"] = Space(bool, ())
+    return EnvSpec.create(observation, {"action": Space(np.float32, (2,), -1.0, 1.0)})
+
+
+def sphere_distance(readings: Readings) -> float:
+    """Ball-to-goal distance in metres."""
+    ball = np.asarray(readings["joint_pos"][:2], np.float64)
+    goal = np.asarray(readings["task_sensors"][:2], np.float64)
+    return float(np.linalg.norm(ball - goal))
+
+
+def sphere_observation(readings: Readings, vector: bool = True,
+                       success_distance: float = 0.1) -> dict[str, np.ndarray]:
+    """[``vector`` = ball x, y, velocity x, y, goal x, y], ``log/distance``, ``log/success``
+    (the ``image`` comes from the camera)."""
+    out: dict[str, np.ndarray] = {}
+    if vector:
+        out["vector"] = np.concatenate([readings["joint_pos"][:2], readings["joint_vel"][:2],
+                                        readings["task_sensors"][:2]]).astype(np.float32)
+    distance = sphere_distance(readings)
+    out["log/distance"] = np.float32(distance)
+    out["log/success"] = np.bool_(distance < success_distance)
+    return out
+
+
+def sphere_reward(readings: Readings) -> float:
+    """Minus the distance to the goal, metres."""
+    return -sphere_distance(readings)
+
+
+def sphere_targets(action: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Ground-velocity set-point ``(2,)`` in [-1, 1] (fraction of the top speed)."""
+    return np.clip(np.asarray(action["action"], dtype=np.float64).reshape(2), -1.0, 1.0)
