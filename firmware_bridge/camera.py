@@ -75,8 +75,9 @@ def decode_frame(data: bytes, received_at: float) -> CameraFrame:
 
 
 class CameraPublisher:
-    """Publishes frames on ``endpoint`` (binds). Never blocks: a frame the socket cannot take is
-    dropped and counted in :attr:`dropped`.
+    """Publishes frames on ``endpoint`` (binds). Never blocks: a frame the socket refuses is
+    dropped and counted in :attr:`dropped` (a PUB socket also drops silently for a subscriber
+    whose queue is full; the reader drains it at once, keeping only the newest).
 
     Args:
         endpoint: ZeroMQ endpoint to bind, e.g. ``ipc:///tmp/robot-camera``.
@@ -86,7 +87,7 @@ class CameraPublisher:
         self.endpoint = endpoint
         self._context = zmq.Context.instance()
         self._socket = self._context.socket(zmq.PUB)
-        self._socket.setsockopt(zmq.SNDHWM, 2)
+        self._socket.setsockopt(zmq.SNDHWM, 16)  # a full PUB pipe drops the *newest* frames
         self._socket.setsockopt(zmq.LINGER, 0)
         try:
             self._socket.bind(endpoint)
