@@ -266,9 +266,12 @@ class FirmwareRobot:
     def clear_estop(self) -> None:
         """A person's decision: clear the firmware's e-stop and the remembered link error.
 
-        Raises the driver's error when the firmware does not answer (not on the control thread).
+        Waits for the first STATE sent after the firmware acknowledged, so the next
+        :meth:`fault` does not see the old latch. Raises the driver's error when the firmware
+        does not answer (call it off the control thread, between runs).
         """
         self.driver.clear_estop()
+        self.driver.wait_for_state(4 * self.period + 0.1, newer_than=self._clock())
         self._error = ""
 
     def close(self) -> None:
