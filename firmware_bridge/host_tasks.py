@@ -10,7 +10,7 @@ Numpy only (no MuJoCo on the robot computer).
     task = make_host_task("cartpole_swingup")
     readings = readings_from_state(driver.latest_state())
     obs, reward = task.observe(readings), task.reward(readings)
-    driver.send_command(task.targets({"action": np.array([0.3], np.float32)}))
+    driver.send_command(task.targets({"action": np.array([0.3], np.float32)}, readings))
 
 Images are not on the serial link: a task whose spec has ``image`` gets it from the camera
 (:mod:`firmware_bridge.camera`).
@@ -33,7 +33,8 @@ from firmware_bridge.task_math import Readings
 from shared.spec import EnvSpec
 
 #: task name -> the task id carried by RESET requests (stable: never renumber).
-TASK_IDS: dict[str, int] = {"cartpole_swingup": 1, "a1_walk": 2, "sphere_goal": 3}
+TASK_IDS: dict[str, int] = {"cartpole_swingup": 1, "a1_walk": 2, "sphere_goal": 3,
+                            "ur5_reach": 4, "ur5_pick_place": 5}
 
 
 def _never(readings: Readings) -> bool:
@@ -56,7 +57,7 @@ class HostTask:
         resets_physics: the firmware can reset the world (False: episodes are only cut).
         observe_fn: readings -> observation keys other than the reserved ones and ``image``.
         reward_fn: readings -> reward of the transition that led to them.
-        targets_fn: validated action -> firmware targets ``(J,)`` float64.
+        targets_fn: (validated action, latest readings) -> firmware targets ``(J,)`` float64.
         terminal_fn: readings -> the task truly ended.
         last_fn: readings -> the task cuts the episode (not terminal).
     """
@@ -72,7 +73,7 @@ class HostTask:
     resets_physics: bool
     observe_fn: Callable[[Readings], dict[str, np.ndarray]]
     reward_fn: Callable[[Readings], float]
-    targets_fn: Callable[[Mapping[str, np.ndarray]], np.ndarray]
+    targets_fn: Callable[[Mapping[str, np.ndarray], Readings], np.ndarray]
     terminal_fn: Callable[[Readings], bool] = _never
     last_fn: Callable[[Readings], bool] = _never
 
@@ -97,13 +98,20 @@ class HostTask:
         """True when the task cuts the episode before ``episode_length``."""
         return bool(self.last_fn(readings))
 
-    def targets(self, action: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Firmware targets ``(J,)`` of a (validated) action."""
-        targets = np.asarray(self.targets_fn(action), dtype=np.float64)
+    def targets(self, action: Mapping[str, np.ndarray], readings: Readings) -> np.ndarray:
+        """Firmware targets ``(J,)`` of a (validated) action, given the latest readings (the
+        arm's moves are relative to the commanded TCP the firmware reports)."""
+        targets = np.asarray(self.targets_fn(action, readings), dtype=np.float64)
         if targets.shape != (self.joint_count,):
             raise BridgeError(f"task {self.name!r} made targets of shape {targets.shape}, "
                               f"expected ({self.joint_count},)")
         return targets
+
+
+def _action_only(function: Callable[[Mapping[str, np.ndarray]], np.ndarray]
+                 ) -> Callable[[Mapping[str, np.ndarray], Readings], np.ndarray]:
+    """A targets function that does not need the readings."""
+    return lambda action, readings: function(action)
 
 
 def readings_from_state(state: StateSample) -> dict[str, np.ndarray]:
@@ -119,7 +127,7 @@ def cartpole_swingup(image: bool = False, episode_length: int = 500) -> HostTask
         control_hz=50.0, episode_length=episode_length, joint_count=1, task_sensor_count=3,
         command_mode=int(CommandMode.EFFORT), resets_physics=True,
         observe_fn=task_math.cartpole_observation, reward_fn=task_math.cartpole_reward,
-        targets_fn=task_math.cartpole_targets)
+        targets_fn=_action_only(task_math.cartpole_targets))
 
 
 def _a1_reward(readings: Readings, target_speed: float) -> float:
@@ -139,7 +147,7 @@ def a1_walk(image: bool = False, episode_length: int = 1000, target_speed: float
         command_mode=int(CommandMode.POSITION), resets_physics=False,
         observe_fn=partial(task_math.a1_observation, target_speed=target_speed),
         reward_fn=partial(_a1_reward, target_speed=target_speed),
-        targets_fn=partial(_a1_targets, full_range=full_range))
+        targets_fn=_action_only(partial(_a1_targets, full_range=full_range)))
 
 
 def sphere_goal(vector: bool = True, episode_length: int = 50,
@@ -151,12 +159,24 @@ def sphere_goal(vector: bool = True, episode_length: int = 50,
         command_mode=int(CommandMode.VELOCITY), resets_physics=True,
         observe_fn=partial(task_math.sphere_observation, vector=vector,
                            success_distance=success_distance),
-        reward_fn=task_math.sphere_reward, targets_fn=task_math.sphere_targets)
+        reward_fn=task_math.sphere_reward, targets_fn=_action_only(task_math.sphere_targets))
+
+
+def ur5_reach(image: bool = False, episode_length: int = 50, max_step: float = 0.05
+              ) -> HostTask:
+    """Arm reach at 10 Hz: Cartesian targets (TCP, gripper) (4,), minus the distance."""
+    return HostTask(
+        "ur5_reach", TASK_IDS["ur5_reach"], task_math.reach_spec(image), control_hz=10.0,
+        episode_length=episode_length, joint_count=4, task_sensor_count=12,
+        command_mode=int(CommandMode.POSITION), resets_physics=True,
+        observe_fn=task_math.reach_observation, reward_fn=task_math.reach_reward,
+        targets_fn=partial(task_math.reach_targets, max_step=max_step))
 
 
 #: task name -> factory of its host-side task (keyword options as in each factory).
 HOST_TASKS: dict[str, Callable[..., HostTask]] = {
-    "cartpole_swingup": cartpole_swingup, "a1_walk": a1_walk, "sphere_goal": sphere_goal}
+    "cartpole_swingup": cartpole_swingup, "a1_walk": a1_walk, "sphere_goal": sphere_goal,
+    "ur5_reach": ur5_reach}
 
 
 def make_host_task(name: str, **options: Any) -> HostTask:

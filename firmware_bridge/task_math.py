@@ -17,6 +17,10 @@ readings that arrived in a STATE frame. Numpy only: the robot computer needs no 
     trunk linear velocity (3,) in the world frame (the state estimator's output) and trunk height.
 ``sphere_goal`` (J=2, S=2)
     "joints" = ball position (x, y) and velocity (odometry); task sensors = goal (x, y).
+``ur5_reach`` (J=4, S=12)
+    the arm controller works in Cartesian space (as a UR's ``movel``): "joints" = measured TCP
+    (x, y, z) and gripper closure (0 open .. 1 closed), velocities likewise; task sensors = the
+    6 arm joint angles, the commanded TCP (3,) and the goal (3,).
 """
 
 from __future__ import annotations
@@ -261,3 +265,51 @@ def sphere_reward(readings: Readings) -> float:
 def sphere_targets(action: Mapping[str, np.ndarray]) -> np.ndarray:
     """Ground-velocity set-point ``(2,)`` in [-1, 1] (fraction of the top speed)."""
     return np.clip(np.asarray(action["action"], dtype=np.float64).reshape(2), -1.0, 1.0)
+
+
+# -------------------------------------------------------------------------------- arm reach
+#: reachable box for the arm's TCP: (low xyz, high xyz) in metres.
+ARM_WORKSPACE = (np.array([0.3, -0.25, 0.03]), np.array([0.62, 0.25, 0.4]))
+
+
+def reach_spec(image: bool = False) -> EnvSpec:
+    """Observation ``vector`` (12,) [+ ``image``], ``log/distance``; action ``action`` (3,)."""
+    observation = {"vector": Space(np.float32, (12,)),
+                   "log/distance": Space(np.float32, (), 0.0)}
+    if image:
+        observation["image"] = image_space()
+    return EnvSpec.create(observation, {"action": Space(np.float32, (3,), -1.0, 1.0)})
+
+
+def reach_tcp_target(commanded: np.ndarray, action: np.ndarray, max_step: float) -> np.ndarray:
+    """Next commanded TCP ``(3,)``: ``commanded`` ``(3,)`` moved by ``action`` ``(3,)`` in
+    [-1, 1] times ``max_step`` metres, clipped to :data:`ARM_WORKSPACE`."""
+    delta = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0) * max_step
+    return np.clip(np.asarray(commanded, dtype=np.float64) + delta, *ARM_WORKSPACE)
+
+
+def reach_distance(readings: Readings) -> float:
+    """TCP-to-goal distance in metres."""
+    tcp = np.asarray(readings["joint_pos"][:3], np.float64)
+    return float(np.linalg.norm(tcp - np.asarray(readings["task_sensors"][9:12], np.float64)))
+
+
+def reach_observation(readings: Readings) -> dict[str, np.ndarray]:
+    """``vector`` = arm joints (6), TCP (3), goal (3); ``log/distance``."""
+    sensors = readings["task_sensors"]
+    vector = np.concatenate([sensors[:6], readings["joint_pos"][:3], sensors[9:12]])
+    return {"vector": vector.astype(np.float32),
+            "log/distance": np.float32(reach_distance(readings))}
+
+
+def reach_reward(readings: Readings) -> float:
+    """Minus the distance to the goal, metres."""
+    return -reach_distance(readings)
+
+
+def reach_targets(action: Mapping[str, np.ndarray], readings: Readings,
+                  max_step: float = 0.05) -> np.ndarray:
+    """Cartesian targets ``(4,)``: the next commanded TCP (from the commanded TCP in
+    ``readings``) and gripper closure 0 (open)."""
+    tcp = reach_tcp_target(readings["task_sensors"][6:9], action["action"], max_step)
+    return np.concatenate([tcp, [0.0]])

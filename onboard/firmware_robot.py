@@ -128,6 +128,7 @@ class FirmwareRobot:
         self._first = True
         self._steps = 0
         self._last_obs: Observation | None = None
+        self._readings: dict[str, np.ndarray] | None = None
         self._last_stamp = -1
         heartbeat = config.heartbeat_s or 3600.0
         link = LinkConfig(baud=config.baud, control_period_s=self.period,
@@ -202,6 +203,7 @@ class FirmwareRobot:
 
     def _observation(self, state: StateSample) -> Observation:
         readings = readings_from_state(state)
+        self._readings = readings
         keys = self.task.observe(readings)
         if self.camera is not None:
             frame = self.camera.latest()
@@ -221,9 +223,13 @@ class FirmwareRobot:
                 if key not in ("reward", "is_first", "is_last", "is_terminal")}
 
     def act(self, action: Action) -> None:
-        """Send the action's targets as one COMMAND (never raises; errors become a fault)."""
+        """Send the action's targets as one COMMAND (never raises; errors become a fault).
+
+        Nothing is sent before the first STATE (targets may depend on the readings)."""
+        if self._readings is None:
+            return
         try:
-            self.driver.send_command(self.task.targets(action))
+            self.driver.send_command(self.task.targets(action, self._readings))
             self.stats.commands_sent += 1
         except LINK_ERRORS as error:
             self._link_error(f"command not sent: {error}")

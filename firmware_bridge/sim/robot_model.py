@@ -51,6 +51,7 @@ PROFILES: dict[str, FirmwareProfile] = {
     "cartpole_swingup": FirmwareProfile(int(CommandMode.EFFORT), 100.0, True, 25.0),
     "a1_walk": FirmwareProfile(int(CommandMode.POSITION), 100.0, False, 10.0),
     "sphere_goal": FirmwareProfile(int(CommandMode.VELOCITY), 20.0, True, 10.0),
+    "ur5_reach": FirmwareProfile(int(CommandMode.POSITION), 50.0, True, 10.0),
 }
 
 
@@ -85,6 +86,10 @@ class TaskRobotModel:
         self.physics_steps = 0
         self.frames_rendered = 0
         self._next_frame_step = 0
+        self._applied: np.ndarray | None = None
+        #: how COMMAND targets reach the motors: the task's own controller (the arm's Cartesian
+        #: IK) or straight to the inner loop.
+        self._command = getattr(task, "firmware_command", None) or self.robot.apply
         task.begin_episode(np.random.default_rng(seed))
         readings = self.read_state()
         self.joint_count = int(np.size(readings["joint_pos"]))
@@ -95,8 +100,10 @@ class TaskRobotModel:
         """Run the inner loop for ``dt`` seconds under ``targets`` ``(J,)`` (None: passive)."""
         if targets is None:
             self.robot.go_passive()
-        else:
-            self.robot.apply(targets)
+            self._applied = None
+        elif self._applied is None or not np.array_equal(targets, self._applied):
+            self._command(targets)  # only new targets: the arm's IK runs once per COMMAND
+            self._applied = np.array(targets, dtype=np.float64)
         self.physics_steps += self.robot.step(dt)
         self._maybe_publish_frame()
 
@@ -117,6 +124,7 @@ class TaskRobotModel:
     def safe_stop(self) -> None:
         """E-stop: motors passive at once."""
         self.robot.go_passive()
+        self._applied = None
 
     def reset(self, task_id: int, seed: int) -> None:
         """Reset the world for a new episode of ``task_id`` (rejected where impossible)."""
@@ -128,6 +136,7 @@ class TaskRobotModel:
         self.task.restart()
         self.task.begin_episode(np.random.default_rng(seed))
         self.robot.go_passive()
+        self._applied = None
         self._next_frame_step = self.physics_steps  # show the new world at once
 
     def close(self) -> None:

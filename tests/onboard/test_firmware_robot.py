@@ -149,19 +149,23 @@ def test_table_mismatch_is_refused(cartpole: FirmwareProcess) -> None:
         FirmwareRobot(FirmwareRobotConfig(port=cartpole.port), table=MessageTable(changed))
 
 
-def test_a1_firmware_gives_valid_observations() -> None:
-    with firmware_process("a1_walk") as process:
-        robot = FirmwareRobot(FirmwareRobotConfig(port=process.port, task="a1_walk"))
+@pytest.mark.parametrize(("task", "low", "high", "joints"), [
+    ("a1_walk", 5.0, 19.0, 12), ("ur5_reach", -2.0, 0.0, 4)])
+def test_firmware_gives_valid_observations(task: str, low: float, high: float,
+                                           joints: int) -> None:
+    with firmware_process(task) as process:
+        robot = FirmwareRobot(FirmwareRobotConfig(port=process.port, task=task))
         try:
             runtime, recorder = make_runtime(robot)
-            summary = runtime.run(max_ticks=20)
+            summary = runtime.run(max_ticks=15)
             assert summary["loop"]["overruns"] <= 3
             spec = robot.spec.observation
             for step in recorder.steps:
                 validate_all({key: step[key] for key in spec}, spec, "obs")
             rewards = [float(step["reward"]) for step in recorder.steps[1:]]
-            assert all(5.0 <= reward <= 19.0 for reward in rewards)
-            assert robot.info.joint_count == 12 and robot.fault() is None
+            assert all(low <= reward <= high for reward in rewards), rewards
+            assert np.ptp(rewards) > 0, "nothing moved"
+            assert robot.info.joint_count == joints and robot.fault() is None
         finally:
             robot.close()
 
