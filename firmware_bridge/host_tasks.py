@@ -56,7 +56,8 @@ class HostTask:
         command_mode: :class:`~firmware_bridge.messages.CommandMode` of the targets.
         resets_physics: the firmware can reset the world (False: episodes are only cut).
         observe_fn: readings -> observation keys other than the reserved ones and ``image``.
-        reward_fn: readings -> reward of the transition that led to them.
+        reward_fn: (readings, previous step's readings or None) -> reward of the transition
+            that led to ``readings``.
         targets_fn: (validated action, latest readings) -> firmware targets ``(J,)`` float64.
         terminal_fn: readings -> the task truly ended.
         last_fn: readings -> the task cuts the episode (not terminal).
@@ -72,7 +73,7 @@ class HostTask:
     command_mode: int
     resets_physics: bool
     observe_fn: Callable[[Readings], dict[str, np.ndarray]]
-    reward_fn: Callable[[Readings], float]
+    reward_fn: Callable[[Readings, Readings | None], float]
     targets_fn: Callable[[Mapping[str, np.ndarray], Readings], np.ndarray]
     terminal_fn: Callable[[Readings], bool] = _never
     last_fn: Callable[[Readings], bool] = _never
@@ -86,9 +87,10 @@ class HostTask:
         """Observation keys (``image`` and the reserved keys excluded) of ``readings``."""
         return self.observe_fn(readings)
 
-    def reward(self, readings: Readings) -> float:
-        """Reward of the transition that ended in ``readings``."""
-        return float(self.reward_fn(readings))
+    def reward(self, readings: Readings, previous: Readings | None = None) -> float:
+        """Reward of the transition from ``previous`` (the last step's readings; None at an
+        episode start) to ``readings``."""
+        return float(self.reward_fn(readings, previous))
 
     def is_terminal(self, readings: Readings) -> bool:
         """True when the task truly ended."""
@@ -114,6 +116,12 @@ def _action_only(function: Callable[[Mapping[str, np.ndarray]], np.ndarray]
     return lambda action, readings: function(action)
 
 
+def _state_only(function: Callable[[Readings], float]
+                ) -> Callable[[Readings, Readings | None], float]:
+    """A reward function of the current readings alone."""
+    return lambda readings, previous: function(readings)
+
+
 def readings_from_state(state: StateSample) -> dict[str, np.ndarray]:
     """The readings (:mod:`firmware_bridge.task_math`) carried by one STATE, as float64."""
     return {key: np.asarray(getattr(state, key), dtype=np.float64) for key in (
@@ -126,7 +134,8 @@ def cartpole_swingup(image: bool = False, episode_length: int = 500) -> HostTask
         "cartpole_swingup", TASK_IDS["cartpole_swingup"], task_math.cartpole_spec(image),
         control_hz=50.0, episode_length=episode_length, joint_count=1, task_sensor_count=3,
         command_mode=int(CommandMode.EFFORT), resets_physics=True,
-        observe_fn=task_math.cartpole_observation, reward_fn=task_math.cartpole_reward,
+        observe_fn=task_math.cartpole_observation,
+        reward_fn=_state_only(task_math.cartpole_reward),
         targets_fn=_action_only(task_math.cartpole_targets))
 
 
@@ -146,7 +155,7 @@ def a1_walk(image: bool = False, episode_length: int = 1000, target_speed: float
         episode_length=episode_length, joint_count=12, task_sensor_count=4,
         command_mode=int(CommandMode.POSITION), resets_physics=False,
         observe_fn=partial(task_math.a1_observation, target_speed=target_speed),
-        reward_fn=partial(_a1_reward, target_speed=target_speed),
+        reward_fn=_state_only(partial(_a1_reward, target_speed=target_speed)),
         targets_fn=_action_only(partial(_a1_targets, full_range=full_range)))
 
 
@@ -159,7 +168,8 @@ def sphere_goal(vector: bool = True, episode_length: int = 50,
         command_mode=int(CommandMode.VELOCITY), resets_physics=True,
         observe_fn=partial(task_math.sphere_observation, vector=vector,
                            success_distance=success_distance),
-        reward_fn=task_math.sphere_reward, targets_fn=_action_only(task_math.sphere_targets))
+        reward_fn=_state_only(task_math.sphere_reward),
+        targets_fn=_action_only(task_math.sphere_targets))
 
 
 def ur5_reach(image: bool = False, episode_length: int = 50, max_step: float = 0.05
@@ -169,14 +179,30 @@ def ur5_reach(image: bool = False, episode_length: int = 50, max_step: float = 0
         "ur5_reach", TASK_IDS["ur5_reach"], task_math.reach_spec(image), control_hz=10.0,
         episode_length=episode_length, joint_count=4, task_sensor_count=12,
         command_mode=int(CommandMode.POSITION), resets_physics=True,
-        observe_fn=task_math.reach_observation, reward_fn=task_math.reach_reward,
+        observe_fn=task_math.reach_observation,
+        reward_fn=_state_only(task_math.reach_reward),
         targets_fn=partial(task_math.reach_targets, max_step=max_step))
+
+
+def ur5_pick_place(episode_length: int = 200, grid: float = 0.04, countdown: int = 5
+                   ) -> HostTask:
+    """DayDreamer's pick-and-place at 4 Hz: six discrete actions -> Cartesian targets (4,);
+    rewards from the firmware's grasp/place/drop counters; image from the camera."""
+    control_dt = 0.25
+    return HostTask(
+        "ur5_pick_place", TASK_IDS["ur5_pick_place"], task_math.pick_place_spec(),
+        control_hz=1.0 / control_dt, episode_length=episode_length, joint_count=4,
+        task_sensor_count=16, command_mode=int(CommandMode.POSITION), resets_physics=True,
+        observe_fn=task_math.pick_place_observation, reward_fn=task_math.pick_place_reward,
+        targets_fn=partial(task_math.pick_place_targets, grid=grid),
+        last_fn=partial(task_math.pick_place_is_last, countdown=countdown,
+                        control_dt=control_dt))
 
 
 #: task name -> factory of its host-side task (keyword options as in each factory).
 HOST_TASKS: dict[str, Callable[..., HostTask]] = {
     "cartpole_swingup": cartpole_swingup, "a1_walk": a1_walk, "sphere_goal": sphere_goal,
-    "ur5_reach": ur5_reach}
+    "ur5_reach": ur5_reach, "ur5_pick_place": ur5_pick_place}
 
 
 def make_host_task(name: str, **options: Any) -> HostTask:

@@ -21,6 +21,12 @@ readings that arrived in a STATE frame. Numpy only: the robot computer needs no 
     the arm controller works in Cartesian space (as a UR's ``movel``): "joints" = measured TCP
     (x, y, z) and gripper closure (0 open .. 1 closed), velocities likewise; task sensors = the
     6 arm joint angles, the commanded TCP (3,) and the goal (3,).
+``ur5_pick_place`` (J=4, S=16)
+    the same Cartesian controller plus its gripper routine (a close next to the object grasps
+    and lifts it; an open releases it); task sensors = 6 arm joint angles, commanded TCP (3,),
+    commanded gripper closure, holding (0/1), bin of the grasp (0 other, 1 left, 2 right),
+    cumulative grasps, places (released over the other bin), drops, and seconds since the last
+    place (-1: none this episode).
 """
 
 from __future__ import annotations
@@ -313,3 +319,98 @@ def reach_targets(action: Mapping[str, np.ndarray], readings: Readings,
     ``readings``) and gripper closure 0 (open)."""
     tcp = reach_tcp_target(readings["task_sensors"][6:9], action["action"], max_step)
     return np.concatenate([tcp, [0.0]])
+
+
+# ---------------------------------------------------------------------------- pick and place
+PP_OTHER, PP_LEFT, PP_RIGHT = 0, 1, 2
+PP_BIN_X = 0.46
+PP_BIN_Y = {PP_LEFT: 0.14, PP_RIGHT: -0.14}
+PP_BIN_HALF = (0.1, 0.08)
+PP_Z_TABLE = 0.035
+PP_Z_HOVER = 0.15
+#: TCP moves stay this far inside a bin's walls.
+PP_TCP_MARGIN = 0.02
+#: plane direction of actions 0..3 (-x, +x, -y, +y).
+PP_MOVES = ((-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))
+#: task sensor indices of the pick-and-place firmware.
+PP_COMMANDED, PP_CLOSURE, PP_HOLDING, PP_GRASPED_BIN = slice(6, 9), 9, 10, 11
+PP_GRASPS, PP_PLACES, PP_DROPS, PP_SINCE_PLACE = 12, 13, 14, 15
+
+
+def pick_place_spec() -> EnvSpec:
+    """Image, joints, TCP, gripper and side one-hots; one discrete ``action`` in 0..5."""
+    return EnvSpec.create({
+        "image": image_space(),
+        "joint_positions": Space(np.float32, (6,)),
+        "cartesian_position": Space(np.float32, (3,)),
+        "gripper_pos": Space(np.float32, (1,), 0.0, 1.0),
+        "gripper_side": Space(np.float32, (3,), 0.0, 1.0),
+        "grasped_side": Space(np.float32, (3,), 0.0, 1.0),
+    }, {"action": Space(np.int32, (), 0, 5)})
+
+
+def side_of(y: float) -> int:
+    """Bin under a point with plane coordinate ``y``: PP_LEFT, PP_RIGHT or PP_OTHER (gap)."""
+    for side, centre in PP_BIN_Y.items():
+        if abs(y - centre) <= PP_BIN_HALF[1]:
+            return side
+    return PP_OTHER
+
+
+def pick_place_bounds(holding: bool, commanded_y: float) -> tuple[np.ndarray, np.ndarray]:
+    """Plane box ``(2,)``, ``(2,)`` the TCP may move in: its bin, or both bins and the gap while
+    holding."""
+    half = np.array(PP_BIN_HALF) - PP_TCP_MARGIN
+    if holding:
+        low_y, high_y = PP_BIN_Y[PP_RIGHT] - half[1], PP_BIN_Y[PP_LEFT] + half[1]
+        return np.array([PP_BIN_X - half[0], low_y]), np.array([PP_BIN_X + half[0], high_y])
+    centre = np.array([PP_BIN_X, PP_BIN_Y[side_of(commanded_y) or PP_LEFT]])
+    return centre - half, centre + half
+
+
+def pick_place_targets(action: Mapping[str, np.ndarray], readings: Readings,
+                       grid: float = 0.04) -> np.ndarray:
+    """Cartesian targets ``(4,)`` (TCP, gripper closure) of one discrete action: 0..3 move the
+    TCP ``grid`` metres in the plane (at hover height while holding), 4 closes, 5 opens."""
+    sensors = np.asarray(readings["task_sensors"], np.float64)
+    commanded, closure = sensors[PP_COMMANDED], float(sensors[PP_CLOSURE])
+    holding = sensors[PP_HOLDING] > 0.5
+    choice = int(action["action"])
+    if choice < 4:
+        plane = np.clip(commanded[:2] + np.array(PP_MOVES[choice]) * grid,
+                        *pick_place_bounds(holding, float(commanded[1])))
+        height = PP_Z_HOVER if holding else PP_Z_TABLE
+        return np.array([plane[0], plane[1], height, closure])
+    return np.array([*commanded, 1.0 if choice == 4 else 0.0])
+
+
+def pick_place_reward(readings: Readings, previous: Readings | None) -> float:
+    """+1 per grasp, +10 per place, -1 per drop since the ``previous`` readings."""
+    if previous is None:
+        return 0.0
+    now = np.asarray(readings["task_sensors"], np.float64)
+    before = np.asarray(previous["task_sensors"], np.float64)
+    grasps, places, drops = (now[index] - before[index]
+                             for index in (PP_GRASPS, PP_PLACES, PP_DROPS))
+    return float(grasps + 10.0 * places - drops)
+
+
+def pick_place_observation(readings: Readings) -> dict[str, np.ndarray]:
+    """Joints, TCP, gripper closure and side one-hots (the ``image`` comes from the camera)."""
+    sensors = np.asarray(readings["task_sensors"], np.float64)
+    one_hot = np.eye(3, dtype=np.float32)
+    closure = float(np.clip(readings["joint_pos"][3], 0.0, 1.0))
+    return {
+        "joint_positions": sensors[:6].astype(np.float32),
+        "cartesian_position": np.asarray(readings["joint_pos"][:3]).astype(np.float32),
+        "gripper_pos": np.array([closure], np.float32),
+        "gripper_side": one_hot[side_of(float(sensors[PP_COMMANDED][1]))],
+        "grasped_side": one_hot[int(np.rint(sensors[PP_GRASPED_BIN]))],
+    }
+
+
+def pick_place_is_last(readings: Readings, countdown: int = 5, control_dt: float = 0.25
+                       ) -> bool:
+    """True ``countdown`` control periods after a place (counted from the placing command)."""
+    since = float(readings["task_sensors"][PP_SINCE_PLACE])
+    return since >= 0.0 and since >= countdown * control_dt - 1e-6

@@ -203,7 +203,7 @@ class FirmwareRobot:
 
     def _observation(self, state: StateSample) -> Observation:
         readings = readings_from_state(state)
-        self._readings = readings
+        previous, self._readings = self._readings, readings
         keys = self.task.observe(readings)
         if self.camera is not None:
             frame = self.camera.latest()
@@ -215,7 +215,8 @@ class FirmwareRobot:
         self._steps += 1
         terminal = self.task.is_terminal(readings)
         last = terminal or self.task.is_last(readings) or self._steps >= self.task.episode_length
-        return transition(keys, self.task.reward(readings), last=last, terminal=terminal)
+        reward = self.task.reward(readings, previous)
+        return transition(keys, reward, last=last, terminal=terminal)
 
     def _zero_observation(self) -> dict[str, np.ndarray]:
         return {key: np.zeros(space.shape, space.dtype)

@@ -52,6 +52,7 @@ PROFILES: dict[str, FirmwareProfile] = {
     "a1_walk": FirmwareProfile(int(CommandMode.POSITION), 100.0, False, 10.0),
     "sphere_goal": FirmwareProfile(int(CommandMode.VELOCITY), 20.0, True, 10.0),
     "ur5_reach": FirmwareProfile(int(CommandMode.POSITION), 50.0, True, 10.0),
+    "ur5_pick_place": FirmwareProfile(int(CommandMode.POSITION), 20.0, True, 10.0),
 }
 
 

@@ -14,10 +14,32 @@ from firmware_bridge.records import StateSample
 from firmware_bridge.sim.robot_model import PROFILES, TaskRobotModel
 from firmware_bridge.sim.robots.base import SimRobotError
 from firmware_bridge.sim.tasks import make_task
+from tests.firmware_bridge.sim.test_arm import scripted_pick_place
 
-STEPS = {"cartpole_swingup": 40, "a1_walk": 12, "sphere_goal": 4, "ur5_reach": 6}
-#: what each in-process task last sent to its motors, in the firmware's target units.
-APPLIED = {"ur5_reach": lambda task: np.r_[task.arm.commanded, 0.0]}
+STEPS = {"cartpole_swingup": 40, "a1_walk": 12, "sphere_goal": 4, "ur5_reach": 6,
+         "ur5_pick_place": 30}
+
+
+def choose_action(name: str, task, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Random actions; the scripted policy for pick-and-place (random ones never grasp)."""
+    if name == "ur5_pick_place":
+        return {"action": np.int32(scripted_pick_place(task))}
+    return {key: space.sample(rng) for key, space in task.spec.action.items()}
+
+
+def record_commands(task) -> list[np.ndarray]:
+    """Wrap the firmware-side entry of the task's targets; returns the list they land in."""
+    sent: list[np.ndarray] = []
+    owner, name = (task, "firmware_command") if hasattr(task, "firmware_command") else (
+        task.robot, "apply")
+    original = getattr(owner, name)
+
+    def recording(targets: np.ndarray):
+        sent.append(np.array(targets, dtype=np.float64))
+        return original(targets)
+
+    setattr(owner, name, recording)
+    return sent
 
 
 def over_the_wire(readings: dict[str, np.ndarray]) -> StateSample:
@@ -50,20 +72,27 @@ def test_host_task_equals_in_process_task(name: str) -> None:
     assert host.episode_length == local.episode_length
     rng = np.random.default_rng(3)
     local.begin_episode(rng)
-    rewards = []
+    sent = record_commands(local)
+    rewards, lasts = [], []
+    previous = readings_from_state(over_the_wire(local.readings()))
     for _ in range(STEPS[name]):
-        action = {key: space.sample(rng) for key, space in local.spec.action.items()}
-        targets = host.targets(action, readings_from_state(over_the_wire(local.readings())))
+        action = choose_action(name, local, rng)
+        targets = host.targets(action, previous)
         local.step(action)
-        applied = APPLIED.get(name, lambda task: task.robot.targets)(local)
-        np.testing.assert_allclose(targets, applied, atol=1e-6)
+        np.testing.assert_allclose(targets, sent[-1], atol=1e-6)
         readings = readings_from_state(over_the_wire(local.readings()))
         assert_same_observation(host.observe(readings), local.observe())
-        assert host.reward(readings) == pytest.approx(local.reward(), rel=1e-5, abs=1e-5)
+        reward = host.reward(readings, previous)
+        assert reward == pytest.approx(local.reward(), rel=1e-5, abs=1e-5)
         assert host.is_terminal(readings) == local.is_terminal()
         assert host.is_last(readings) == local.is_last()
-        rewards.append(host.reward(readings))
+        lasts.append(host.is_last(readings))
+        rewards.append(reward)
+        previous = readings
     assert np.ptp(rewards) > 0, "the rewards never changed: the test would not see a mix-up"
+    if name == "ur5_pick_place":
+        assert rewards.count(1.0) >= 1 and rewards.count(10.0) >= 1, rewards
+        assert lasts.index(True) == rewards.index(10.0) + 4  # the post-place countdown
     local.robot.close()
 
 

@@ -150,21 +150,26 @@ def test_table_mismatch_is_refused(cartpole: FirmwareProcess) -> None:
 
 
 @pytest.mark.parametrize(("task", "low", "high", "joints"), [
-    ("a1_walk", 5.0, 19.0, 12), ("ur5_reach", -2.0, 0.0, 4)])
-def test_firmware_gives_valid_observations(task: str, low: float, high: float,
-                                           joints: int) -> None:
-    with firmware_process(task) as process:
-        robot = FirmwareRobot(FirmwareRobotConfig(port=process.port, task=task))
+    ("a1_walk", 5.0, 19.0, 12), ("ur5_reach", -2.0, 0.0, 4), ("ur5_pick_place", -1.0, 10.0, 4)])
+def test_firmware_gives_valid_observations(task: str, low: float, high: float, joints: int,
+                                           tmp_path: Path) -> None:
+    camera = f"ipc://{tmp_path}/camera" if task == "ur5_pick_place" else ""
+    with firmware_process(task, *(("--camera", camera) if camera else ())) as process:
+        robot = FirmwareRobot(FirmwareRobotConfig(port=process.port, task=task, camera=camera))
         try:
+            if robot.camera is not None:
+                assert robot.camera.wait_for_frame(10.0) is not None
             runtime, recorder = make_runtime(robot)
-            summary = runtime.run(max_ticks=15)
+            summary = runtime.run(max_ticks=10)
             assert summary["loop"]["overruns"] <= 3
             spec = robot.spec.observation
             for step in recorder.steps:
                 validate_all({key: step[key] for key in spec}, spec, "obs")
             rewards = [float(step["reward"]) for step in recorder.steps[1:]]
             assert all(low <= reward <= high for reward in rewards), rewards
-            assert np.ptp(rewards) > 0, "nothing moved"
+            moved = np.ptp([step[key] for step in recorder.steps for key in (
+                "vector", "cartesian_position") if key in step], axis=0)
+            assert np.max(moved) > 1e-3, "nothing moved"
             assert robot.info.joint_count == joints and robot.fault() is None
         finally:
             robot.close()
