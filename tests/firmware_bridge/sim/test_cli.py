@@ -61,3 +61,13 @@ def test_pty_firmware_with_faults_runs_and_stops_cleanly() -> None:
     summary = json.loads(process.output[-1])
     assert summary["task"] == "cartpole_swingup" and summary["commands_applied"] >= 20
     assert summary["injected"]["dropped"] > 10 and summary["physics_steps"] > 50
+
+
+def test_no_realtime_runs_the_firmware_clock_faster() -> None:
+    with firmware_process("cartpole_swingup", "--no-realtime", "--speed", "5") as process:
+        started = time.monotonic()
+        time.sleep(1.0)
+        process.stop()
+        elapsed = time.monotonic() - started
+    summary = json.loads(process.output[-1])
+    assert summary["physics_steps"] > 2.5 * 100 * elapsed  # 100 Hz physics, 5x speed
