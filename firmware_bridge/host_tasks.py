@@ -59,6 +59,7 @@ class HostTask:
         reward_fn: (readings, previous step's readings or None) -> reward of the transition
             that led to ``readings``.
         targets_fn: (validated action, latest readings) -> firmware targets ``(J,)`` float64.
+        hold_fn: latest readings -> safe targets ``(J,)``: hold still (sent while stopped).
         terminal_fn: readings -> the task truly ended.
         last_fn: readings -> the task cuts the episode (not terminal).
     """
@@ -75,6 +76,7 @@ class HostTask:
     observe_fn: Callable[[Readings], dict[str, np.ndarray]]
     reward_fn: Callable[[Readings, Readings | None], float]
     targets_fn: Callable[[Mapping[str, np.ndarray], Readings], np.ndarray]
+    hold_fn: Callable[[Readings], np.ndarray]
     terminal_fn: Callable[[Readings], bool] = _never
     last_fn: Callable[[Readings], bool] = _never
 
@@ -109,6 +111,11 @@ class HostTask:
                               f"expected ({self.joint_count},)")
         return targets
 
+    def hold_targets(self, readings: Readings) -> np.ndarray:
+        """Safe targets ``(J,)`` given the latest readings (no force, hold the joints, brake,
+        stay at the commanded TCP)."""
+        return np.asarray(self.hold_fn(readings), dtype=np.float64)
+
 
 def _action_only(function: Callable[[Mapping[str, np.ndarray]], np.ndarray]
                  ) -> Callable[[Mapping[str, np.ndarray], Readings], np.ndarray]:
@@ -136,7 +143,7 @@ def cartpole_swingup(image: bool = False, episode_length: int = 500) -> HostTask
         command_mode=int(CommandMode.EFFORT), resets_physics=True,
         observe_fn=task_math.cartpole_observation,
         reward_fn=_state_only(task_math.cartpole_reward),
-        targets_fn=_action_only(task_math.cartpole_targets))
+        targets_fn=_action_only(task_math.cartpole_targets), hold_fn=task_math.cartpole_hold)
 
 
 def _a1_reward(readings: Readings, target_speed: float) -> float:
@@ -156,7 +163,8 @@ def a1_walk(image: bool = False, episode_length: int = 1000, target_speed: float
         command_mode=int(CommandMode.POSITION), resets_physics=False,
         observe_fn=partial(task_math.a1_observation, target_speed=target_speed),
         reward_fn=_state_only(partial(_a1_reward, target_speed=target_speed)),
-        targets_fn=_action_only(partial(_a1_targets, full_range=full_range)))
+        targets_fn=_action_only(partial(_a1_targets, full_range=full_range)),
+        hold_fn=task_math.a1_hold)
 
 
 def sphere_goal(vector: bool = True, episode_length: int = 50,
@@ -169,7 +177,7 @@ def sphere_goal(vector: bool = True, episode_length: int = 50,
         observe_fn=partial(task_math.sphere_observation, vector=vector,
                            success_distance=success_distance),
         reward_fn=_state_only(task_math.sphere_reward),
-        targets_fn=_action_only(task_math.sphere_targets))
+        targets_fn=_action_only(task_math.sphere_targets), hold_fn=task_math.sphere_hold)
 
 
 def ur5_reach(image: bool = False, episode_length: int = 50, max_step: float = 0.05
@@ -181,7 +189,8 @@ def ur5_reach(image: bool = False, episode_length: int = 50, max_step: float = 0
         command_mode=int(CommandMode.POSITION), resets_physics=True,
         observe_fn=task_math.reach_observation,
         reward_fn=_state_only(task_math.reach_reward),
-        targets_fn=partial(task_math.reach_targets, max_step=max_step))
+        targets_fn=partial(task_math.reach_targets, max_step=max_step),
+        hold_fn=task_math.arm_hold)
 
 
 def ur5_pick_place(episode_length: int = 200, grid: float = 0.04, countdown: int = 5
@@ -195,6 +204,7 @@ def ur5_pick_place(episode_length: int = 200, grid: float = 0.04, countdown: int
         task_sensor_count=16, command_mode=int(CommandMode.POSITION), resets_physics=True,
         observe_fn=task_math.pick_place_observation, reward_fn=task_math.pick_place_reward,
         targets_fn=partial(task_math.pick_place_targets, grid=grid),
+        hold_fn=task_math.arm_hold,
         last_fn=partial(task_math.pick_place_is_last, countdown=countdown,
                         control_dt=control_dt))
 

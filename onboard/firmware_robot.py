@@ -129,6 +129,7 @@ class FirmwareRobot:
         self._steps = 0
         self._last_obs: Observation | None = None
         self._readings: dict[str, np.ndarray] | None = None
+        self._stopped: str | None = None
         self._last_stamp = -1
         heartbeat = config.heartbeat_s or 3600.0
         link = LinkConfig(baud=config.baud, control_period_s=self.period,
@@ -160,6 +161,12 @@ class FirmwareRobot:
         self.rtt_s = self.driver.ping()  # the last HEARTBEAT before the control loop's COMMANDs
         self.driver.clear_estop()  # also disarms the watchdog until the first COMMAND
         return info
+
+    @property
+    def stopped_reason(self) -> str | None:
+        """The first fault reported since the last :meth:`clear_estop` (hold targets are being
+        sent), or None."""
+        return self._stopped
 
     @property
     def spec(self) -> EnvSpec:
@@ -226,11 +233,15 @@ class FirmwareRobot:
     def act(self, action: Action) -> None:
         """Send the action's targets as one COMMAND (never raises; errors become a fault).
 
-        Nothing is sent before the first STATE (targets may depend on the readings)."""
+        Once :meth:`fault` reported a reason, the task's hold targets are sent instead of the
+        action until :meth:`clear_estop` (the runtime's safe action of a discrete task, e.g.
+        "move -x", is not a safe command). Nothing is sent before the first STATE."""
         if self._readings is None:
             return
         try:
-            self.driver.send_command(self.task.targets(action, self._readings))
+            targets = (self.task.hold_targets(self._readings) if self._stopped
+                       else self.task.targets(action, self._readings))
+            self.driver.send_command(targets)
             self.stats.commands_sent += 1
         except LINK_ERRORS as error:
             self._link_error(f"command not sent: {error}")
@@ -240,7 +251,14 @@ class FirmwareRobot:
         return default_safe_action(self.spec)
 
     def fault(self) -> str | None:
-        """Why the robot must stop now, or None (see the module docstring)."""
+        """Why the robot must stop now, or None (see the module docstring); a reason latches
+        holding (see :meth:`act`) until :meth:`clear_estop`."""
+        reason = self._fault_reason()
+        if reason is not None and self._stopped is None:
+            self._stopped = reason
+        return reason
+
+    def _fault_reason(self) -> str | None:
         if self._error:
             return self._error
         state = self.driver.latest_state()
@@ -262,8 +280,10 @@ class FirmwareRobot:
         return None
 
     def halt(self) -> None:
-        """Send the safe action's targets (and latch the firmware e-stop if configured)."""
+        """Send the hold targets (and latch the firmware e-stop if configured)."""
+        stopped, self._stopped = self._stopped, self._stopped or "halted"
         self.act(self.safe_action())
+        self._stopped = stopped
         if self.config.estop_on_halt:
             try:
                 self.driver.estop()
@@ -280,6 +300,7 @@ class FirmwareRobot:
         self.driver.clear_estop()
         self.driver.wait_for_state(4 * self.period + 0.1, newer_than=self._clock())
         self._error = ""
+        self._stopped = None
 
     def close(self) -> None:
         """Close the camera reader and the serial port."""

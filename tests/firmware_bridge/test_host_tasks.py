@@ -130,6 +130,22 @@ def test_passive_motors_without_a_command() -> None:
     assert model.read_state()["task_sensors"][2] == 0.0  # no force in force: passive
 
 
+@pytest.mark.parametrize("name", sorted(HOST_TASKS))
+def test_hold_targets_keep_the_robot_still(name: str) -> None:
+    local = make_task(name)
+    local.begin_episode(np.random.default_rng(0))
+    host = make_host_task(name)
+    readings = local.readings()
+    hold = host.hold_targets(readings)
+    assert hold.shape == (host.joint_count,) and np.all(np.isfinite(hold))
+    expected = {"a1_walk": readings["joint_pos"], "cartpole_swingup": np.zeros(1),
+                "sphere_goal": np.zeros(2),
+                "ur5_reach": np.r_[readings["task_sensors"][6:9], 0.0],
+                "ur5_pick_place": np.r_[readings["task_sensors"][6:10]]}[name]
+    np.testing.assert_allclose(hold, expected)
+    local.robot.close()
+
+
 def test_unknown_host_task_names_the_known_ones() -> None:
     with pytest.raises(BridgeError, match="cartpole_swingup"):
         make_host_task("walker")

@@ -90,12 +90,14 @@ def test_runtime_drives_the_firmware_and_the_watchdog_stops_it(cartpole: Firmwar
 
         time.sleep(0.3)  # nobody commands: the firmware watchdog (100 ms) latches
         assert "WATCHDOG" in (robot.fault() or "")
+        assert "WATCHDOG" in (robot.stopped_reason or "")
         runtime.run(max_ticks=5)
         assert runtime.safety.counters.estops == 1
         assert all(float(step["action"][0]) == 0.0 for step in recorder.steps[-5:])
 
         robot.clear_estop()
         runtime.safety.clear_estop()
+        assert robot.stopped_reason is None
         runtime.run(max_ticks=25)
         assert robot.fault() is None
         assert any(float(step["action"][0]) != 0.0 for step in recorder.steps[-20:])
@@ -161,7 +163,7 @@ def test_firmware_gives_valid_observations(task: str, low: float, high: float, j
                 assert robot.camera.wait_for_frame(10.0) is not None
             runtime, recorder = make_runtime(robot)
             summary = runtime.run(max_ticks=10)
-            assert summary["loop"]["overruns"] <= 3
+            assert summary["loop"]["overruns"] <= 3, summary
             spec = robot.spec.observation
             for step in recorder.steps:
                 validate_all({key: step[key] for key in spec}, spec, "obs")
