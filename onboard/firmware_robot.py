@@ -268,7 +268,9 @@ class FirmwareRobot:
         age = state.age_s(now)
         limit = self.config.silence_periods * self.period
         if age > limit:
-            return f"firmware silent for {age * 1000:.0f} ms (limit {limit * 1000:.0f} ms)"
+            port_error = self.driver.health().transport_error
+            return (f"firmware silent for {age * 1000:.0f} ms (limit {limit * 1000:.0f} ms)"
+                    + (f"; serial port: {port_error}" if port_error else ""))
         if state.estop:
             names = ", ".join(code.name for code in state.faults()) or "no fault flag"
             return f"firmware e-stop latched ({names})"

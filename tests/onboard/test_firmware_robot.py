@@ -143,6 +143,24 @@ def test_silent_firmware_latches_the_estop_within_two_periods(cartpole: Firmware
         robot.close()
 
 
+def test_a_dead_firmware_is_a_fault_never_an_exception() -> None:
+    with firmware_process("cartpole_swingup") as process:
+        robot = FirmwareRobot(FirmwareRobotConfig(port=process.port))
+        try:
+            runtime, recorder = make_runtime(robot)
+            runtime.run(max_ticks=10)
+            process.process.kill()  # the MCU is gone: the pty closes under the driver
+            process.process.wait(5.0)
+            summary = runtime.run(max_ticks=15)  # must not raise
+            assert summary["steps"] == 25 and runtime.safety.latched is not None
+            assert "silent" in runtime.safety.latched or "not sent" in runtime.safety.latched
+            assert robot.fault() is not None
+            assert all(float(step["action"][0]) == 0.0 for step in recorder.steps[-5:])
+            print("after the firmware died:", runtime.safety.latched, robot.stats)
+        finally:
+            robot.close()
+
+
 def test_table_mismatch_is_refused(cartpole: FirmwareProcess) -> None:
     changed = tuple(
         Message(m.id, m.name, (*m.fields, Field("extra", "u8")), m.doc)
