@@ -186,9 +186,9 @@ class FirmwareRobot:
         if not self.task.resets_physics:
             return
         try:
-            asked = self._clock()
             self.driver.reset(self.task.task_id, self.config.seed + self.stats.episodes - 1)
-            self.driver.wait_for_state(4 * self.period, newer_than=asked)
+            # a STATE received after the ACK was sent after the reset (the line keeps order)
+            self.driver.wait_for_state(4 * self.period, newer_than=self._clock())
         except LINK_ERRORS as error:
             self.stats.reset_failures += 1
             self._link_error(f"reset failed: {error}")

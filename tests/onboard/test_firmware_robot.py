@@ -6,6 +6,9 @@ shared with other jobs; the measured numbers are printed (``pytest -s``).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,12 +18,13 @@ import numpy as np
 import pytest
 
 from firmware_bridge.errors import TableMismatchError
+from firmware_bridge.host_tasks import make_host_task
 from firmware_bridge.messages import MESSAGES, Field, Message, MessageTable
 from firmware_bridge.task_math import tolerance
 from onboard.firmware_robot import FirmwareRobot, FirmwareRobotConfig
 from onboard.runtime import Runtime, RuntimeConfig
 from shared.spec import validate_all
-from tests.firmware_process import FirmwareProcess, firmware_process
+from tests.firmware_process import ROOT, FirmwareProcess, firmware_process
 
 HZ = 50.0
 PERIOD = 1.0 / HZ
@@ -159,6 +163,35 @@ def test_a_dead_firmware_is_a_fault_never_an_exception() -> None:
             print("after the firmware died:", runtime.safety.latched, robot.stats)
         finally:
             robot.close()
+
+
+def test_episodes_reset_the_firmware_world(cartpole: FirmwareProcess) -> None:
+    task = make_host_task("cartpole_swingup", episode_length=20)
+    robot = FirmwareRobot(FirmwareRobotConfig(port=cartpole.port, seed=7), task=task)
+    try:
+        runtime, recorder = make_runtime(robot)
+        summary = runtime.run(max_ticks=63)
+        firsts = [i for i, step in enumerate(recorder.steps) if bool(step["is_first"])]
+        lasts = [i for i, step in enumerate(recorder.steps) if bool(step["is_last"])]
+        assert firsts == [0, 21, 42] and lasts == [20, 41, 62], (firsts, lasts)
+        assert summary["episodes"] == 3 and robot.stats.reset_failures == 0
+        for index in firsts:  # RESET put the pole back down and the cart near the centre
+            vector = recorder.steps[index]["vector"]
+            assert vector[1] < -0.99 and abs(vector[0]) < 0.05, vector
+            assert float(recorder.steps[index]["reward"]) == 0.0
+            assert abs(vector[3]) < 0.05, vector  # at rest (the reset's noise is 0.01)
+        moved = [np.abs(recorder.steps[index]["vector"][[0, 3]]).max() for index in lasts[:2]]
+        assert max(moved) > 0.05, "the cart never moved: a missing reset would go unseen"
+    finally:
+        robot.close()
+
+
+def test_the_robot_computer_side_needs_no_mujoco() -> None:
+    code = ("import sys, onboard.firmware_robot\n"
+            "sys.exit(1 if 'mujoco' in sys.modules or 'torch' in sys.modules else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0
 
 
 def test_table_mismatch_is_refused(cartpole: FirmwareProcess) -> None:
