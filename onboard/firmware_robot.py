@@ -179,7 +179,11 @@ class FirmwareRobot:
 
     # ------------------------------------------------------------------------ the Robot API
     def reset(self) -> None:
-        """New episode: RESET on the firmware where the task allows it, else only a cut."""
+        """New episode: RESET on the firmware where the task allows it, else only a cut.
+
+        Blocks for the request's round trip plus one STATE period (a few ms at 100 Hz STATE);
+        when the firmware does not answer, up to the link's retries x reply timeout, then the
+        failure is counted and reported by :meth:`fault`."""
         self._first = True
         self._steps = 0
         self.stats.episodes += 1

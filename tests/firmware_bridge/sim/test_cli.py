@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -71,3 +72,13 @@ def test_no_realtime_runs_the_firmware_clock_faster() -> None:
         elapsed = time.monotonic() - started
     summary = json.loads(process.output[-1])
     assert summary["physics_steps"] > 2.5 * 100 * elapsed  # 100 Hz physics, 5x speed
+
+
+def test_sigint_stops_cleanly_with_a_summary() -> None:
+    with firmware_process("sphere_goal") as process:
+        time.sleep(0.3)
+        process.process.send_signal(signal.SIGINT)
+        out, _ = process.process.communicate(timeout=10)
+        assert process.process.returncode == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["task"] == "sphere_goal" and summary["states_sent"] > 0
