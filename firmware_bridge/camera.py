@@ -155,12 +155,17 @@ class CameraReader:
         """The newest frame (None before the first); see :meth:`CameraFrame.age_s`."""
         return self._latest
 
-    def wait_for_frame(self, timeout: float) -> CameraFrame | None:
-        """The newest frame, waiting up to ``timeout`` seconds for a first one."""
+    def wait_for_frame(self, timeout: float, from_us: int = -1) -> CameraFrame | None:
+        """The newest frame, waiting up to ``timeout`` seconds for one whose ``timestamp_us`` is
+        at least ``from_us`` (default: any frame); None when none came."""
         deadline = time.monotonic() + timeout
-        while self._latest is None and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            frame = self._latest
+            if frame is not None and frame.timestamp_us >= from_us:
+                return frame
             time.sleep(0.005)
-        return self._latest
+        frame = self._latest
+        return frame if frame is not None and frame.timestamp_us >= from_us else None
 
     def close(self) -> None:
         """Stop the reader thread (closes its socket)."""

@@ -181,7 +181,8 @@ class FirmwareRobot:
     def reset(self) -> None:
         """New episode: RESET on the firmware where the task allows it, else only a cut.
 
-        Blocks for the request's round trip plus one STATE period (a few ms at 100 Hz STATE);
+        Blocks for the request's round trip plus one STATE period (a few ms at 100 Hz STATE)
+        and, with a camera, until a frame of the new world arrives (one camera period);
         when the firmware does not answer, up to the link's retries x reply timeout, then the
         failure is counted and reported by :meth:`fault`."""
         self._first = True
@@ -192,7 +193,9 @@ class FirmwareRobot:
         try:
             self.driver.reset(self.task.task_id, self.config.seed + self.stats.episodes - 1)
             # a STATE received after the ACK was sent after the reset (the line keeps order)
-            self.driver.wait_for_state(4 * self.period, newer_than=self._clock())
+            state = self.driver.wait_for_state(4 * self.period, newer_than=self._clock())
+            if self.camera is not None and state is not None:  # a frame of the new world
+                self.camera.wait_for_frame(max(self.period, 0.3), from_us=state.timestamp_us)
         except LINK_ERRORS as error:
             self.stats.reset_failures += 1
             self._link_error(f"reset failed: {error}")

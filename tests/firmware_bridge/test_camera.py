@@ -49,6 +49,9 @@ def test_reader_keeps_the_newest_frame(tmp_path: Path) -> None:
         assert int(frame.image[0, 0, 0]) == value % 256
         assert 0.0 <= frame.age_s() < 1.0
         assert reader.bad == 0 and reader.frames >= 1
+        assert reader.wait_for_frame(0.05, from_us=value + 1) is None
+        publisher.publish(np.zeros((8, 8, 3), np.uint8), value + 5)
+        assert reader.wait_for_frame(2.0, from_us=value + 1).timestamp_us == value + 5
     finally:
         reader.close()
         publisher.close()

@@ -238,6 +238,8 @@ def test_sphere_firmware_serves_camera_frames(tmp_path: Path) -> None:
             assert robot.camera.wait_for_frame(10.0) is not None
             robot.reset()
             obs = robot.sense()
+            frame = robot.camera.latest()
+            assert frame.timestamp_us >= robot.driver.latest_state().timestamp_us - 200_000
             assert obs["image"].shape == (64, 64, 3) and obs["image"].std() > 5
             assert float(obs["log/distance"]) == pytest.approx(
                 np.linalg.norm(obs["vector"][:2] - obs["vector"][4:]), abs=1e-5)
