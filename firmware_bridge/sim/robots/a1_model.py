@@ -27,6 +27,13 @@ import mujoco
 import numpy as np
 
 from firmware_bridge.sim.robots.base import SimRobotError
+from firmware_bridge.task_math import (
+    A1_CALF_RANGE,
+    A1_HIP_RANGE,
+    A1_JOINT_HIGH,
+    A1_JOINT_LOW,
+    A1_THIGH_RANGE,
+)
 
 #: legs in Unitree order, with (x sign, y sign) of the hip position.
 LEGS: tuple[tuple[str, float, float], ...] = (
@@ -45,9 +52,9 @@ CALF_MASS = 0.166
 CALF_LENGTH = 0.2
 FOOT_MASS = 0.06
 FOOT_RADIUS = 0.02
-HIP_RANGE = (-0.802851, 0.802851)
-THIGH_RANGE = (-1.0472, 4.18879)
-CALF_RANGE = (-2.69653, -0.916298)
+HIP_RANGE = A1_HIP_RANGE
+THIGH_RANGE = A1_THIGH_RANGE
+CALF_RANGE = A1_CALF_RANGE
 TORQUE_LIMIT = 33.5
 TOTAL_MASS = TRUNK_MASS + 4 * (HIP_MASS + THIGH_MASS + CALF_MASS + FOOT_MASS)
 
@@ -55,8 +62,8 @@ TOTAL_MASS = TRUNK_MASS + 4 * (HIP_MASS + THIGH_MASS + CALF_MASS + FOOT_MASS)
 STANDING_POSE = np.array([0.0, 0.9, -1.8] * 4)
 #: folded pose of a robot lying on its belly (calf at its limit).
 FOLDED_POSE = np.array([0.0, 1.17752553, -2.69653] * 4)
-JOINT_LOW = np.array([HIP_RANGE[0], THIGH_RANGE[0], CALF_RANGE[0]] * 4)
-JOINT_HIGH = np.array([HIP_RANGE[1], THIGH_RANGE[1], CALF_RANGE[1]] * 4)
+JOINT_LOW = A1_JOINT_LOW
+JOINT_HIGH = A1_JOINT_HIGH
 
 
 def _leg_xml(name: str, x_sign: float, y_sign: float) -> str:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from firmware_bridge import task_math
 from firmware_bridge.sim.robots import arm
 from firmware_bridge.sim.robots.base import SimRobot, body_id
-from shared.spec import EnvSpec, Space
+from shared.spec import EnvSpec
 
 #: reachable box for the TCP: (low xyz, high xyz) in metres.
-WORKSPACE = (np.array([0.3, -0.25, 0.03]), np.array([0.62, 0.25, 0.4]))
+WORKSPACE = task_math.ARM_WORKSPACE
 #: gripper joint targets.
 GRIPPER_OPEN, GRIPPER_CLOSED = arm.FINGER_TRAVEL, 0.0
 
@@ -65,6 +66,24 @@ class CartesianArm:
         """0 open .. 1 closed, measured at the finger joint."""
         return float(1.0 - self.robot.data.qpos[6] / arm.FINGER_TRAVEL)
 
+    def tcp_velocity(self) -> np.ndarray:
+        """Measured TCP linear velocity ``(3,)``, world frame."""
+        velocity = np.zeros(6)
+        mujoco.mj_objectVelocity(self.robot.model, self.robot.data, mujoco.mjtObj.mjOBJ_SITE,
+                                 self._tcp_site, velocity, 0)
+        return velocity[3:]
+
+    def firmware_command(self, targets: np.ndarray) -> None:
+        """Apply Cartesian targets ``(4,)``: TCP (x, y, z) and gripper closure 0..1."""
+        closure = float(np.clip(targets[3], 0.0, 1.0))
+        self.command(targets[:3], GRIPPER_OPEN * (1.0 - closure))
+
+    def cartesian_readings(self) -> dict[str, np.ndarray]:
+        """Joint fields of the Cartesian controller's STATE (see :mod:`task_math`)."""
+        closure_rate = -self.robot.data.qvel[6] / arm.FINGER_TRAVEL
+        return {"joint_pos": np.array([*self.tcp(), self.gripper_closure()]),
+                "joint_vel": np.array([*self.tcp_velocity(), closure_rate])}
+
 
 REACH_GOAL_XML = """
     <body name="goal" mocap="true" pos="0.45 0 0.2">
@@ -102,11 +121,7 @@ class ArmReach:
         self.robot = self.arm.robot
         self.episode_length = config.episode_length
         self._goal = model.body_mocapid[body_id(model, "goal")]
-        observation = {"vector": Space(np.float32, (12,)),
-                       "log/distance": Space(np.float32, (), 0.0)}
-        if config.image:
-            observation["image"] = Space(np.uint8, (64, 64, 3), 0, 255)
-        self._spec = EnvSpec.create(observation, {"action": Space(np.float32, (3,), -1.0, 1.0)})
+        self._spec = task_math.reach_spec(config.image)
 
     @property
     def spec(self) -> EnvSpec:
@@ -130,26 +145,34 @@ class ArmReach:
 
     def step(self, action: Mapping[str, np.ndarray]) -> None:
         """Move the commanded TCP and track it for one control period."""
-        delta = np.clip(np.asarray(action["action"], dtype=np.float64), -1.0, 1.0)
-        self.arm.command(self.arm.commanded + delta * self.config.max_step)
+        self.firmware_command(task_math.reach_targets(action, self.readings(),
+                                                      self.config.max_step))
         self.robot.step(self.config.control_dt)
+
+    def firmware_command(self, targets: np.ndarray) -> None:
+        """Apply the firmware's Cartesian targets ``(4,)`` (TCP, gripper closure)."""
+        self.arm.firmware_command(targets)
+
+    def readings(self) -> dict[str, np.ndarray]:
+        """What the Cartesian firmware reports (see :mod:`firmware_bridge.task_math`)."""
+        sensors = np.concatenate([self.robot.joint_positions()[:6], self.arm.commanded,
+                                  self.goal()])
+        return {**self.arm.cartesian_readings(), "task_sensors": sensors}
 
     def distance(self) -> float:
         """TCP-to-goal distance in metres."""
-        return float(np.linalg.norm(self.arm.tcp() - self.goal()))
+        return task_math.reach_distance(self.readings())
 
     def observe(self) -> dict[str, np.ndarray]:
         """``vector`` = joints (6), TCP (3), goal (3); ``log/distance`` (+ ``image``)."""
-        joints = self.robot.joint_positions()[:6]
-        vector = np.concatenate([joints, self.arm.tcp(), self.goal()]).astype(np.float32)
-        out = {"vector": vector, "log/distance": np.float32(self.distance())}
+        out = task_math.reach_observation(self.readings())
         if self.config.image:
             out["image"] = self.robot.render(64)
         return out
 
     def reward(self) -> float:
         """Minus the distance to the goal, metres."""
-        return -self.distance()
+        return task_math.reach_reward(self.readings())
 
     def is_terminal(self) -> bool:
         """Never: episodes end by time."""

@@ -27,9 +27,12 @@ import mujoco
 import numpy as np
 
 from firmware_bridge.sim.render import FastRenderer
+from firmware_bridge.task_math import roll_pitch, up_alignment
 from shared.errors import DaydreamerError
 
 LOGGER = logging.getLogger(__name__)
+
+__all__ = ["PDConfig", "SimRobot", "SimRobotError", "body_id", "roll_pitch", "up_alignment"]
 
 
 class SimRobotError(DaydreamerError):
@@ -90,6 +93,7 @@ class SimRobot:
         self.targets = np.zeros(model.nu)
         self.clipped = 0
         self.physics_steps = 0
+        self.passive = False
         self._camera = camera
         self._controller = controller
         self._renderers: dict[int, FastRenderer] = {}
@@ -121,13 +125,16 @@ class SimRobot:
         clipped = np.clip(targets, low, high)
         self.clipped += int(np.count_nonzero(clipped != targets))
         self.targets = clipped
+        self.passive = False
         return clipped.copy()
 
     def step(self, control_dt: float) -> int:
         """Run the inner loop for ``control_dt`` seconds; returns the number of physics steps."""
         steps = max(1, round(control_dt / self.timestep))
         for _ in range(steps):
-            if self.mode == "pd":
+            if self.passive:
+                self.data.ctrl[:] = self.passive_ctrl()
+            elif self.mode == "pd":
                 self.data.ctrl[:] = self.pd_torque()
             elif self._controller is not None:
                 self.data.ctrl[:] = np.clip(self._controller(self), self.ctrl_low, self.ctrl_high)
@@ -136,6 +143,17 @@ class SimRobot:
             mujoco.mj_step(self.model, self.data)
         self.physics_steps += steps
         return steps
+
+    def go_passive(self) -> None:
+        """Safe state of the motor boards until the next :meth:`apply`: damping only in
+        ``"pd"`` mode (``-kd * qdot``), zero command in ``"motor"`` mode (no custom loop)."""
+        self.passive = True
+
+    def passive_ctrl(self) -> np.ndarray:
+        """Actuator commands ``(U,)`` of the passive state."""
+        if self.mode == "pd":
+            return np.clip(-self._kd * self.data.qvel[self._qvel], self.ctrl_low, self.ctrl_high)
+        return np.zeros(self.model.nu)
 
     def pd_torque(self) -> np.ndarray:
         """Torques ``(J,)`` of the joint PD loop, clipped to the motors' limits."""
@@ -219,20 +237,6 @@ def _check_joint_motors(model: mujoco.MjModel, ids: list[int], joints: Sequence[
             raise SimRobotError(f"actuator {index} does not drive joint {name!r}")
         if model.actuator_biastype[index] != mujoco.mjtBias.mjBIAS_NONE:
             raise SimRobotError(f"actuator {index} on {name!r} is not a torque motor")
-
-
-def roll_pitch(quat: np.ndarray) -> np.ndarray:
-    """Roll and pitch ``(2,)`` in radians of a body quaternion ``(4,)`` (w, x, y, z)."""
-    w, x, y, z = (float(v) for v in quat)
-    roll = np.arctan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
-    pitch = np.arcsin(np.clip(2.0 * (w * y - z * x), -1.0, 1.0))
-    return np.array([roll, pitch])
-
-
-def up_alignment(quat: np.ndarray) -> float:
-    """Cosine between the body's z axis and the world's up axis (1 upright, -1 on its back)."""
-    x, y = float(quat[1]), float(quat[2])
-    return 1.0 - 2.0 * (x * x + y * y)
 
 
 def body_id(model: mujoco.MjModel, name: str) -> int:

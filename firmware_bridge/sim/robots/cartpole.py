@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from firmware_bridge.sim.rewards import tolerance
+from firmware_bridge import task_math
 from firmware_bridge.sim.robots.base import SimRobot
-from shared.spec import EnvSpec, Space
+from shared.spec import EnvSpec
 
 CARTPOLE_XML = """
 <mujoco model="cartpole">
@@ -89,10 +89,7 @@ class CartpoleSwingup:
         self.episode_length = config.episode_length
         self._hinge_qpos = self.robot.model.jnt_qposadr[1]
         self._hinge_qvel = self.robot.model.jnt_dofadr[1]
-        observation = {"vector": Space(np.float32, (5,))}
-        if config.image:
-            observation["image"] = Space(np.uint8, (64, 64, 3), 0, 255)
-        self._spec = EnvSpec.create(observation, {"action": Space(np.float32, (1,), -1.0, 1.0)})
+        self._spec = task_math.cartpole_spec(config.image)
 
     @property
     def spec(self) -> EnvSpec:
@@ -111,34 +108,32 @@ class CartpoleSwingup:
 
     def step(self, action: Mapping[str, np.ndarray]) -> None:
         """Apply the force command for one control period."""
-        self.robot.apply(np.asarray(action["action"], dtype=np.float64).reshape(1))
+        self.robot.apply(task_math.cartpole_targets(action))
         self.robot.step(self.config.control_dt)
 
     def pole_angle(self) -> float:
         """Pole angle in radians, 0 = upright."""
         return float(self.robot.data.qpos[self._hinge_qpos])
 
+    def readings(self) -> dict[str, np.ndarray]:
+        """What the firmware reports (see :mod:`firmware_bridge.task_math`): slider joint,
+        task sensors = pole angle, pole angular velocity, motor command in force."""
+        data = self.robot.data
+        command = 0.0 if self.robot.passive else float(self.robot.targets[0])
+        return {"joint_pos": data.qpos[:1].copy(), "joint_vel": data.qvel[:1].copy(),
+                "task_sensors": np.array([self.pole_angle(), data.qvel[self._hinge_qvel],
+                                          command])}
+
     def observe(self) -> dict[str, np.ndarray]:
         """``vector`` = [x, cos, sin, x_dot, theta_dot] (+ ``image``)."""
-        data = self.robot.data
-        angle = self.pole_angle()
-        vector = np.array([data.qpos[0], np.cos(angle), np.sin(angle), data.qvel[0],
-                           data.qvel[self._hinge_qvel]], dtype=np.float32)
-        out = {"vector": vector}
+        out = task_math.cartpole_observation(self.readings())
         if self.config.image:
             out["image"] = self.robot.render(64)
         return out
 
     def reward(self) -> float:
         """Smooth swing-up reward in [0, 1] (dm_control's formula)."""
-        data = self.robot.data
-        upright = (np.cos(self.pole_angle()) + 1.0) / 2.0
-        centered = (1.0 + tolerance(data.qpos[0], margin=2.0)) / 2.0
-        control = tolerance(self.robot.targets[0], margin=1.0, value_at_margin=0.0,
-                            sigmoid="quadratic")
-        small_control = (4.0 + control) / 5.0
-        small_velocity = (1.0 + tolerance(data.qvel[self._hinge_qvel], margin=5.0)) / 2.0
-        return float(upright * centered * small_control * small_velocity)
+        return task_math.cartpole_reward(self.readings())
 
     def is_terminal(self) -> bool:
         """Never: swing-up episodes end by time only."""

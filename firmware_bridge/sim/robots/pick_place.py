@@ -32,21 +32,21 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from firmware_bridge import task_math
 from firmware_bridge.sim.robots import arm
 from firmware_bridge.sim.robots.arm_tasks import GRIPPER_CLOSED, GRIPPER_OPEN, CartesianArm
 from firmware_bridge.sim.robots.base import body_id
-from shared.spec import EnvSpec, Space
+from shared.spec import EnvSpec
 
-OTHER, LEFT, RIGHT = 0, 1, 2
-BIN_X = 0.46
-BIN_Y = {LEFT: 0.14, RIGHT: -0.14}
-BIN_HALF = (0.1, 0.08)
+# the geometry and the action/reward logic live in :mod:`firmware_bridge.task_math` (shared with
+# the robot computer's host-side task); the historical names stay importable from here.
+OTHER, LEFT, RIGHT = task_math.PP_OTHER, task_math.PP_LEFT, task_math.PP_RIGHT
+BIN_X, BIN_Y, BIN_HALF = task_math.PP_BIN_X, task_math.PP_BIN_Y, task_math.PP_BIN_HALF
 OBJECT_HALF = 0.02
-Z_TABLE = 0.035
-Z_HOVER = 0.15
-#: TCP moves stay this far inside a bin's walls.
-TCP_MARGIN = 0.02
-MOVES = ((-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))
+Z_TABLE, Z_HOVER = task_math.PP_Z_TABLE, task_math.PP_Z_HOVER
+TCP_MARGIN = task_math.PP_TCP_MARGIN
+MOVES = task_math.PP_MOVES
+side_of = task_math.side_of
 
 
 def _bin_xml(name: str, y: float) -> str:
@@ -91,14 +91,6 @@ class PickPlaceConfig:
     countdown: int = 5
 
 
-def side_of(y: float) -> int:
-    """Bin under a point with plane coordinate ``y``: LEFT, RIGHT or OTHER (the gap)."""
-    for side, centre in BIN_Y.items():
-        if abs(y - centre) <= BIN_HALF[1]:
-            return side
-    return OTHER
-
-
 class PickPlace:
     """Move the object from one bin to the other (see module docstring)."""
 
@@ -115,18 +107,11 @@ class PickPlace:
         self._weld = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_EQUALITY, "grasp")
         self.holding = False
         self.grasped_bin = OTHER
-        self._countdown: int | None = None
         self._reward = 0.0
         self._fresh = True
         self.counts = {"grasps": 0, "places": 0, "drops": 0}
-        self._spec = EnvSpec.create({
-            "image": Space(np.uint8, (64, 64, 3), 0, 255),
-            "joint_positions": Space(np.float32, (6,)),
-            "cartesian_position": Space(np.float32, (3,)),
-            "gripper_pos": Space(np.float32, (1,), 0.0, 1.0),
-            "gripper_side": Space(np.float32, (3,), 0.0, 1.0),
-            "grasped_side": Space(np.float32, (3,), 0.0, 1.0),
-        }, {"action": Space(np.int32, (), 0, 5)})
+        self._place_step: int | None = None
+        self._spec = task_math.pick_place_spec()
 
     @property
     def spec(self) -> EnvSpec:
@@ -144,7 +129,7 @@ class PickPlace:
     def begin_episode(self, rng: np.random.Generator) -> None:
         """Release, re-place the object if it is outside both bins, put the gripper over it."""
         self._set_weld(False)
-        self.holding, self.grasped_bin, self._countdown = False, OTHER, None
+        self.holding, self.grasped_bin, self._place_step = False, OTHER, None
         position = self.object_position()
         side = side_of(position[1])
         inside = side != OTHER and abs(position[0] - BIN_X) < BIN_HALF[0] and position[2] < 0.05
@@ -166,63 +151,57 @@ class PickPlace:
         half = np.array(BIN_HALF) - margin
         return np.array([BIN_X, BIN_Y[side]]) + rng.uniform(-half, half)
 
-    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Plane box the TCP may move in: its bin, or both bins and the gap while holding."""
-        half = np.array(BIN_HALF) - TCP_MARGIN
-        if self.holding:
-            low_y, high_y = BIN_Y[RIGHT] - half[1], BIN_Y[LEFT] + half[1]
-            return np.array([BIN_X - half[0], low_y]), np.array([BIN_X + half[0], high_y])
-        centre = np.array([BIN_X, BIN_Y[side_of(self.arm.commanded[1]) or LEFT]])
-        return centre - half, centre + half
-
     def step(self, action: Mapping[str, np.ndarray]) -> None:
         """Apply one of the six actions; sets the reward of this transition."""
-        choice = int(action["action"])
-        self._reward = 0.0
-        if choice < 4:
-            self._move(np.array(MOVES[choice]) * self.config.grid)
-        elif choice == 4:
-            self._close()
+        before = self.readings()
+        self.firmware_command(task_math.pick_place_targets(action, before, self.config.grid))
+        self.robot.step(self.config.control_dt)
+        self._reward = task_math.pick_place_reward(self.readings(), before)
+
+    def firmware_command(self, targets: np.ndarray) -> None:
+        """The Cartesian controller with its gripper routine: targets ``(4,)`` = TCP and gripper
+        closure; closing next to the object grasps (weld) and lifts it to hover height,
+        opening releases it (a place over the other bin, else a drop) and lowers to the table."""
+        if targets[3] >= 0.5:
+            self._close(targets[:3])
         else:
-            self._open()
-        if self._countdown is not None:
-            self._countdown -= 1
+            self._open(targets[:3])
 
-    def _move(self, delta: np.ndarray) -> None:
-        plane = np.clip(self.arm.commanded[:2] + delta, *self._bounds())
-        height = Z_HOVER if self.holding else Z_TABLE
-        self.arm.command(np.array([plane[0], plane[1], height]))
-        self.robot.step(self.config.control_dt)
-
-    def _close(self) -> None:
+    def _close(self, tcp: np.ndarray) -> None:
         was_open = self.arm.gripper == GRIPPER_OPEN
-        self.arm.command(self.arm.commanded, GRIPPER_CLOSED)
-        self.robot.step(self.config.control_dt)
+        self.arm.command(tcp, GRIPPER_CLOSED)
         if not (was_open and not self.holding and self._can_grasp()):
             return
         self._set_weld(True)
         self.holding, self.grasped_bin = True, side_of(self.arm.commanded[1])
         self.counts["grasps"] += 1
-        self._reward = 1.0
         self.arm.command(np.array([*self.arm.commanded[:2], Z_HOVER]))
-        self.robot.step(self.config.control_dt)
 
-    def _open(self) -> None:
-        self.arm.command(self.arm.commanded, GRIPPER_OPEN)
+    def _open(self, tcp: np.ndarray) -> None:
+        self.arm.command(tcp, GRIPPER_OPEN)
         if self.holding:
             self._set_weld(False)
             self.holding = False
             side = side_of(self.arm.commanded[1])
             if side not in (OTHER, self.grasped_bin):
-                self._reward, self._countdown = 10.0, self.config.countdown
                 self.counts["places"] += 1
+                self._place_step = self.robot.physics_steps
             else:
-                self._reward = -1.0
                 self.counts["drops"] += 1
             self.grasped_bin = OTHER
-        self.robot.step(self.config.control_dt)
         if self.arm.commanded[2] > Z_TABLE and side_of(self.arm.commanded[1]) != OTHER:
             self.arm.command(np.array([*self.arm.commanded[:2], Z_TABLE]))
+
+    def readings(self) -> dict[str, np.ndarray]:
+        """What the Cartesian firmware reports (see :mod:`firmware_bridge.task_math`)."""
+        since = (-1.0 if self._place_step is None
+                 else (self.robot.physics_steps - self._place_step) * self.robot.timestep)
+        counts = self.counts
+        sensors = np.array([
+            *self.robot.joint_positions()[:6], *self.arm.commanded,
+            1.0 - self.arm.gripper / GRIPPER_OPEN, float(self.holding), self.grasped_bin,
+            counts["grasps"], counts["places"], counts["drops"], since])
+        return {**self.arm.cartesian_readings(), "task_sensors": sensors}
 
     def _can_grasp(self) -> bool:
         offset = self.object_position() - self.arm.tcp()
@@ -246,16 +225,8 @@ class PickPlace:
 
     def observe(self) -> dict[str, np.ndarray]:
         """See module docstring."""
-        one_hot = np.eye(3, dtype=np.float32)
-        closure = np.clip(self.arm.gripper_closure(), 0.0, 1.0)
-        return {
-            "image": self.robot.render(64),
-            "joint_positions": self.robot.joint_positions()[:6].astype(np.float32),
-            "cartesian_position": self.arm.tcp().astype(np.float32),
-            "gripper_pos": np.array([closure], np.float32),
-            "gripper_side": one_hot[side_of(self.arm.commanded[1])],
-            "grasped_side": one_hot[self.grasped_bin],
-        }
+        return {"image": self.robot.render(64),
+                **task_math.pick_place_observation(self.readings())}
 
     def reward(self) -> float:
         """+1 grasp, +10 place, -1 drop, else 0."""
@@ -266,8 +237,9 @@ class PickPlace:
         return False
 
     def is_last(self) -> bool:
-        """True ``countdown`` steps after a successful place."""
-        return self._countdown is not None and self._countdown <= 0
+        """True ``countdown`` control periods after a successful place."""
+        return task_math.pick_place_is_last(self.readings(), self.config.countdown,
+                                            self.config.control_dt)
 
 
 def make_pick_place(**overrides: object) -> PickPlace:

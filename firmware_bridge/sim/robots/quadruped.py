@@ -41,9 +41,10 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from firmware_bridge import task_math
 from firmware_bridge.sim.robots import a1_model
-from firmware_bridge.sim.robots.base import PDConfig, SimRobot, body_id, roll_pitch, up_alignment
-from shared.spec import EnvSpec, Space
+from firmware_bridge.sim.robots.base import PDConfig, SimRobot, body_id
+from shared.spec import EnvSpec
 
 
 @dataclass(frozen=True)
@@ -76,61 +77,13 @@ class WalkConfig:
 #: motion_imitation's A1 PD gains (hip abduction kd 1, thigh and calf kd 2).
 A1_PD = PDConfig(kp=(100.0,) * 12, kd=(1.0, 2.0, 2.0) * 4)
 
-
-#: fraction of each joint's range an action spans (DayDreamer's ``MOTOR_USED``), per leg.
-USED_FRACTION = np.array([[0.01, 0.99], [0.01, 0.90], [0.01, 0.60]] * 4)
-#: DayDreamer's standing pose in normalised action units (hip, thigh, calf) per leg.
-REWARD_POSE = np.array([0.0, -0.2, 1.0] * 4)
-
-
-def action_bounds(full_range: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Joint angles ``(12,)`` that actions -1 and +1 map to."""
-    low, high = a1_model.JOINT_LOW, a1_model.JOINT_HIGH
-    if full_range:
-        return low.copy(), high.copy()
-    span = high - low
-    return low + USED_FRACTION[:, 0] * span, low + USED_FRACTION[:, 1] * span
-
-
-def action_to_targets(action: np.ndarray, full_range: bool = False) -> np.ndarray:
-    """Map a normalised action ``(12,)`` in [-1, 1] onto joint angles ``(12,)``."""
-    low, high = action_bounds(full_range)
-    action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-    return low + (action + 1.0) * 0.5 * (high - low)
-
-
-def targets_to_action(targets: np.ndarray, full_range: bool = False) -> np.ndarray:
-    """Inverse of :func:`action_to_targets`, clipped to [-1, 1]: angles ``(12,)`` -> ``(12,)``."""
-    low, high = action_bounds(full_range)
-    return np.clip(2.0 * (np.asarray(targets) - low) / (high - low) - 1.0, -1.0, 1.0)
-
-
-def staged_reward(up: float, joints: np.ndarray, velocity: np.ndarray,
-                  heading: np.ndarray, target_speed: float = 0.3) -> tuple[float, int]:
-    """DayDreamer's A1 reward and the number of open gates (0..4); see module docstring.
-
-    Args:
-        up: z component of the trunk's z axis in world coordinates.
-        joints: joint angles ``(12,)`` in Unitree order.
-        velocity: trunk linear velocity ``(3,)``, world frame, m/s.
-        heading: unit trunk heading ``(3,)`` projected on the ground.
-        target_speed: forward speed for the full velocity term, m/s.
-    """
-    normalised = targets_to_action(joints)
-    worst = np.maximum(1.0 - REWARD_POSE, 1.0 + REWARD_POSE)
-    deviation = np.clip(np.abs(normalised - REWARD_POSE) / worst, 0.0, 1.0)
-    upright = up / 2.0 + 0.5
-    hip = float(upright > 0.7) * (1.0 - deviation[0::3].mean())
-    shoulder = float(hip > 0.7) * (1.0 - deviation[1::3].mean())
-    knee = float(shoulder > 0.7) * (1.0 - deviation[2::3].mean())
-    forward = float(np.dot(velocity, heading))
-    speed = float(np.linalg.norm(velocity))
-    fraction = max(0.0, forward) / speed if speed > 1e-9 else 0.0
-    going = float(np.clip(forward / target_speed, -1.0, 1.0))
-    walk = float(knee > 0.7) * fraction * going
-    stage = int(upright > 0.7) + int(hip > 0.7) + int(shoulder > 0.7) + int(knee > 0.7)
-    reward = upright + hip + shoulder + knee + 10.0 * (walk + 1.0) / 2.0
-    return float(reward), stage
+#: kept under their historical names; the definitions live in :mod:`firmware_bridge.task_math`.
+USED_FRACTION = task_math.A1_USED_FRACTION
+REWARD_POSE = task_math.A1_REWARD_POSE
+action_bounds = task_math.a1_action_bounds
+action_to_targets = task_math.a1_action_to_targets
+targets_to_action = task_math.a1_targets_to_action
+staged_reward = task_math.a1_staged_reward
 
 
 class A1Walk:
@@ -147,15 +100,7 @@ class A1Walk:
         self._episodes = 0
         self.stage = 0
         self._reward = 0.0
-        observation = {
-            "vector": Space(np.float32, (16,)),
-            "log/stage": Space(np.int32, (), 0, 4),
-            "log/forward_velocity": Space(np.float32, ()),
-        }
-        if config.image:
-            observation["image"] = Space(np.uint8, (64, 64, 3), 0, 255)
-        self._spec = EnvSpec.create(observation,
-                                    {"action": Space(np.float32, (12,), -1.0, 1.0)})
+        self._spec = task_math.a1_spec(config.image)
 
     @property
     def spec(self) -> EnvSpec:
@@ -200,30 +145,30 @@ class A1Walk:
 
     def heading(self) -> np.ndarray:
         """Unit trunk x axis projected on the ground ``(3,)`` (zero if the trunk points up)."""
-        matrix = self.robot.data.xmat[self._trunk].reshape(3, 3)
-        heading = np.array([matrix[0, 0], matrix[1, 0], 0.0])
-        norm = np.linalg.norm(heading)
-        return heading / norm if norm > 1e-6 else np.zeros(3)
+        return task_math.ground_heading(self.trunk_quat())
 
     def forward_velocity(self) -> float:
         """Trunk velocity along its heading, m/s."""
         return float(self.robot.data.qvel[:3] @ self.heading())
 
+    def readings(self) -> dict[str, np.ndarray]:
+        """What the firmware reports (see :mod:`firmware_bridge.task_math`): 12 joints, IMU
+        (trunk orientation, trunk-frame angular velocity, accelerometer), task sensors = trunk
+        world velocity (3,) and height."""
+        data = self.robot.data
+        accel = self.robot.sensors().get("imu_accel", np.zeros(3))
+        return {"joint_pos": self.robot.joint_positions(),
+                "joint_vel": self.robot.joint_velocities(),
+                "imu_quat": self.trunk_quat(), "imu_gyro": data.qvel[3:6].copy(),
+                "imu_accel": np.asarray(accel, np.float64),
+                "task_sensors": np.array([*data.qvel[:3], data.qpos[2]])}
+
     def _update_reward(self) -> None:
-        up = up_alignment(self.trunk_quat())
-        self._reward, self.stage = staged_reward(
-            up, self.robot.joint_positions(), self.robot.data.qvel[:3].copy(), self.heading(),
-            self.config.target_speed)
+        self._reward, self.stage = task_math.a1_reward(self.readings(), self.config.target_speed)
 
     def observe(self) -> dict[str, np.ndarray]:
         """``vector`` = 12 joint angles, roll, pitch, roll rate, pitch rate (+ ``image``)."""
-        gyro = self.robot.data.qvel[3:5]  # free-joint angular velocity, trunk frame
-        vector = np.concatenate([self.robot.joint_positions(), roll_pitch(self.trunk_quat()), gyro])
-        out = {
-            "vector": vector.astype(np.float32),
-            "log/stage": np.int32(self.stage),
-            "log/forward_velocity": np.float32(self.forward_velocity()),
-        }
+        out = task_math.a1_observation(self.readings(), self.config.target_speed)
         if self.config.image:
             out["image"] = self.robot.render(64)
         return out

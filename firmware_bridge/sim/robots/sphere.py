@@ -28,8 +28,9 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from firmware_bridge import task_math
 from firmware_bridge.sim.robots.base import SimRobot, SimRobotError, body_id
-from shared.spec import EnvSpec, Space
+from shared.spec import EnvSpec
 
 BALL_RADIUS = 0.0365
 BALL_MASS = 0.2
@@ -133,14 +134,7 @@ class SphereGoal:
         self._ball = body_id(model, "ball")
         self._goal_mocap = model.body_mocapid[body_id(model, "goal")]
         self._first = True
-        size = config.image_size
-        observation = {"image": Space(np.uint8, (size, size, 3), 0, 255)}
-        if config.vector:
-            observation["vector"] = Space(np.float32, (6,))
-        observation["log/distance"] = Space(np.float32, (), 0.0)
-        observation["log/success"] = Space(bool, ())
-        self._spec = EnvSpec.create(observation,
-                                    {"action": Space(np.float32, (2,), -1.0, 1.0)})
+        self._spec = task_math.sphere_spec(config.vector, config.image_size)
 
     @property
     def spec(self) -> EnvSpec:
@@ -174,7 +168,7 @@ class SphereGoal:
 
     def step(self, action: Mapping[str, np.ndarray]) -> None:
         """Track the commanded velocity for one control period."""
-        self.robot.apply(np.asarray(action["action"], dtype=np.float64).reshape(2))
+        self.robot.apply(task_math.sphere_targets(action))
         self.robot.step(self.config.control_dt)
 
     def ball_xy(self) -> np.ndarray:
@@ -185,24 +179,26 @@ class SphereGoal:
         """Goal position ``(2,)`` in metres."""
         return self.robot.data.mocap_pos[self._goal_mocap, :2].copy()
 
+    def readings(self) -> dict[str, np.ndarray]:
+        """What the firmware reports (see :mod:`firmware_bridge.task_math`): ball position and
+        velocity as the two "joints", the goal as task sensors."""
+        return {"joint_pos": self.ball_xy(), "joint_vel": self.robot.data.qvel[:2].copy(),
+                "task_sensors": self.goal_xy()}
+
     def distance(self) -> float:
         """Ball-to-goal distance in metres."""
-        return float(np.linalg.norm(self.ball_xy() - self.goal_xy()))
+        return task_math.sphere_distance(self.readings())
 
     def observe(self) -> dict[str, np.ndarray]:
         """Top-down ``image`` [+ ``vector``], ``log/distance`` and ``log/success``."""
         out = {"image": self.robot.render(self.config.image_size)}
-        if self.config.vector:
-            velocity = self.robot.data.qvel[:2]
-            out["vector"] = np.concatenate([self.ball_xy(), velocity, self.goal_xy()]).astype(
-                np.float32)
-        out["log/distance"] = np.float32(self.distance())
-        out["log/success"] = np.bool_(self.distance() < self.config.success_distance)
+        out.update(task_math.sphere_observation(self.readings(), self.config.vector,
+                                                self.config.success_distance))
         return out
 
     def reward(self) -> float:
         """Minus the distance to the goal, metres."""
-        return -self.distance()
+        return task_math.sphere_reward(self.readings())
 
     def is_terminal(self) -> bool:
         """Never: episodes end by time."""

@@ -12,6 +12,7 @@ from firmware_bridge.sim.robots.base import PDConfig, SimRobot, SimRobotError, r
 from firmware_bridge.sim.robots.cartpole import CartpoleSwingup
 from firmware_bridge.sim.robots.quadruped import A1Walk, WalkConfig
 from firmware_bridge.sim.tasks import TASKS, TaskEnv, make_task
+from firmware_bridge.task_math import TaskMathError
 from shared.errors import DaydreamerError, SpecViolationError
 
 
@@ -63,7 +64,7 @@ def test_tolerance_shapes() -> None:
     assert tolerance(1.0, margin=1.0, sigmoid="quadratic", value_at_margin=0.0) == 0.0
     assert tolerance(0.5, margin=1.0, sigmoid="quadratic", value_at_margin=0.0) == 0.75
     assert tolerance(0.5, margin=1.0, sigmoid="linear", value_at_margin=0.0) == 0.5
-    with pytest.raises(SimRobotError, match="sigmoid"):
+    with pytest.raises(TaskMathError, match="sigmoid"):
         tolerance(1.0, margin=1.0, sigmoid="cubic")
 
 
