@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from offboard.dreamer.distributions import symlog
+from offboard.dreamer.distributions import symexp, symlog
 from offboard.dreamer.errors import LearnerError
 from offboard.dreamer.layers import MLP, RMSNorm, init_weight_, linear
 from shared.spec import Space
@@ -148,3 +148,22 @@ class Decoder(nn.Module):
                 losses[key] = (pred - target).square().sum((1, 2, 3)).reshape(lead)
         return losses
 
+    @torch.no_grad()
+    def predict(self, feat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Decoded observations ``{key: (B, T, *shape)}`` from ``feat`` (B, T, F): vectors in
+        observation units (symexp of the prediction), images as uint8."""
+        lead = feat.shape[:2]
+        out = {}
+        if self.vector_keys:
+            hidden = self.mlp(feat)
+            for key in self.vector_keys:
+                pred = symexp(self.vector_out[key](hidden).float())
+                out[key] = pred.reshape(*lead, *self.spaces[key].shape)
+        if self.image_keys:
+            x = self.image_in(feat.reshape(-1, feat.shape[-1]))
+            x = self.deconv(x.reshape(-1, self.first_width, 4, 4)).float()
+            preds = torch.split(x.permute(0, 2, 3, 1), self.channels, -1)
+            for key, pred in zip(self.image_keys, preds, strict=True):
+                image = ((pred + 0.5) * 255.0).clamp(0, 255).to(torch.uint8)
+                out[key] = image.reshape(*lead, *image.shape[1:])
+        return out
