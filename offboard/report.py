@@ -63,7 +63,7 @@ def episodes_from_replay(trainer_dir: Path) -> list[Episode]:
                 if not len(ends):
                     break
                 end = int(ends[0])
-                episodes.append(Episode(stream[0], int(seqs[start]), end - start + 1,
+                episodes.append(Episode(stream[0], int(seqs[start]), int(end - start + 1),
                                         float(steps["reward"][start:end + 1].sum()),
                                         int(steps["policy_version"][start])))
     finally:

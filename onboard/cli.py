@@ -109,10 +109,21 @@ class Onboard:
                              self.updater.running).start()
             self.runtime.sink = self.link.record
         if config.policy:
-            self.updater.submit(policy_from_file(Path(config.policy)))
+            self._load_first_policy(Path(config.policy))
         self._done = threading.Event()
         self._reporter = threading.Thread(target=self._report, name="reporter", daemon=True)
         self._started = time.monotonic()
+
+    def _load_first_policy(self, path: Path, timeout: float = 60.0) -> None:
+        """Verify and load ``path`` before the first tick, so the first episode uses it."""
+        policy = policy_from_file(path)
+        self.updater.submit(policy)
+        deadline = time.monotonic() + timeout
+        while self.updater.version != policy.version:
+            if self.updater.rejected or time.monotonic() > deadline:
+                raise ConfigError(f"policy {path} was refused: {dict(self.updater.rejected)} "
+                                  "(see the log)")
+            time.sleep(0.01)
 
     def _status_line(self) -> str:
         stats = self.runtime.stats

@@ -124,10 +124,10 @@ class PolicyUpdater:
             except PolicyLoadError as error:
                 self._refuse(policy, "model", error)
                 continue
+            self.offer(loaded)  # first, so whoever sees the new version finds the policy offered
             with self._lock:  # only this thread changes the version, so it is still newer
                 self._version, self._created = manifest.version, manifest.created
             self.accepted += 1
-            self.offer(loaded)
             log.info("policy v%d accepted in %.1f ms (step %d, %s)", manifest.version,
                      1000 * (time.perf_counter() - started), manifest.training_step,
                      manifest.variant)
