@@ -225,4 +225,6 @@ def test_daydreamer_onboard_under_a_notify_socket(tmp_path: Path) -> None:
     assert messages[-1] == "STOPPING=1\nSTATUS=stopping"
     counts = json.loads(summary.read_text())["systemd"]
     assert counts["errors"] == 0 and counts["watchdogs"] >= 5
-    assert counts["sent"] == counts["watchdogs"] + 2  # + READY + STOPPING (no STATUS in < 5 s)
+    statuses = sum(message.startswith("STATUS=") for message in messages)  # every 5 s
+    assert counts["sent"] == counts["watchdogs"] + 2 + statuses  # + READY + STOPPING
+    assert messages.count("WATCHDOG=1") == counts["watchdogs"]
