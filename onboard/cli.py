@@ -5,6 +5,10 @@ network thread (streaming, spool, policies in), the policy verifier, and a repor
 status line and sends the runtime's figures to the trainer. SIGINT/SIGTERM end the loop after the
 current tick; the robot is halted, the partial batch is spooled and given a few seconds to be
 acknowledged, and a summary is printed as JSON.
+
+Under systemd (``Type=notify``, ``$NOTIFY_SOCKET`` set) the control loop sends ``READY=1`` at its
+first tick and feeds the watchdog, the reporter sends ``STATUS=``, shutdown sends ``STOPPING=1``
+(:mod:`onboard.systemd`; see ``docs/DEPLOY.md``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from onboard.config import OnboardConfig, RobotConfig
 from onboard.robot import EnvRobot, Robot
 from onboard.runtime import Runtime
+from onboard.systemd import SystemdNotifier
 from shared.config import add_config_arguments, config_from_args
 from shared.errors import ConfigError, DaydreamerError
 from shared.spec import EnvSpec
@@ -97,6 +102,9 @@ class Onboard:
         self.robot = build_robot(config.robot, config.runtime.hz)
         spec = self.robot.spec
         self.runtime = Runtime(self.robot, config.runtime)
+        self.notifier = SystemdNotifier.from_environment()
+        if self.notifier.enabled:  # no per-tick call at all outside systemd
+            self.runtime.on_tick = self.notifier.tick
         keys = Path(config.link.keys_dir) if config.link.keys_dir else None
         verify = load_verify_key(keys / "policy_signing.pub") if keys else None
         self.updater = PolicyUpdater(spec, self.runtime.offer_policy, verify,
@@ -144,7 +152,9 @@ class Onboard:
 
     def _report(self) -> None:
         while not self._done.wait(5.0):
-            log.info("%s", self._status_line())
+            line = self._status_line()
+            log.info("%s", line)
+            self.notifier.status(line)
             if self.link is not None:
                 self.link.report(self.runtime.summary())
 
@@ -170,9 +180,14 @@ class Onboard:
                               "rejected": dict(self.updater.rejected)}
         if self.link is not None:
             summary["link"] = vars(self.link.status())
+        if self.notifier.enabled:
+            summary["systemd"] = {"sent": self.notifier.sent, "errors": self.notifier.errors,
+                                  "watchdogs": self.notifier.watchdogs}
         return summary
 
     def close(self) -> None:
+        self.notifier.stopping("stopping: robot halted, flushing the spool"
+                               if self.link is not None else "stopping")
         if self.link is not None:
             self.link.report(self.runtime.summary())
             acked = self.link.stop(timeout=5.0)
@@ -181,6 +196,9 @@ class Onboard:
                             self.config.link.spool_dir)
         self.updater.stop()
         self.robot.close()
+        if self.notifier.errors:
+            log.warning("%d systemd notifications failed", self.notifier.errors)
+        self.notifier.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

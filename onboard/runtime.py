@@ -81,6 +81,11 @@ class Runtime:
         config: runtime configuration.
         sink: receives every recorded step; must not block (the streaming queue).
         clock: monotonic clock; tests pass a fake one.
+
+    Attributes:
+        on_tick: called with the clock's time at the start of every tick, on the control thread
+            (e.g. :meth:`onboard.systemd.SystemdNotifier.tick`); must be cheap and must not raise
+            or block. None: nothing is called.
     """
 
     def __init__(self, robot: Robot, config: RuntimeConfig | None = None,
@@ -98,6 +103,7 @@ class Runtime:
         self._pending_lock = threading.Lock()
         self._stop = threading.Event()
         self._needs_reset = True
+        self.on_tick: Callable[[float], None] | None = None
 
     def offer_policy(self, policy: LoadedPolicy) -> None:
         """Hand over a validated policy (any thread); it is swapped in at the next boundary."""
@@ -130,6 +136,8 @@ class Runtime:
         """One control step (see the module docstring). Returns False to stop the loop."""
         clock = self.clock
         start = clock.now()
+        if self.on_tick is not None:
+            self.on_tick(start)
         if self._needs_reset:
             self.robot.reset()
             self._needs_reset = False
