@@ -46,7 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
     service.install_signal_handlers()
     final = service.run()
     print(json.dumps({k: v for k, v in final.items() if k != "robots"}))
-    return 0
+    return 1 if final["learner_failed"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -188,7 +188,7 @@ class Demo:
         for robot in self.robots:
             self.onboards.append(self._start(f"onboard-{robot}", self._program(
                 "onboard.cli", "--set", f"robot.task={config.task}",
-                "--set", f"robot.port={ports[robot]}",
+                "--set", f"robot.port={ports[robot]}", "--set", "robot.clear_estop_on_start=true",
                 "--set", f"link.endpoint=tcp://127.0.0.1:{self.port}",
                 "--set", f"link.robot_id={robot}",
                 "--set", f"link.keys_dir={self.run / 'keys' / f'robot-{robot}'}",

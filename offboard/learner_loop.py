@@ -17,7 +17,6 @@ newer than the one they run. The counter is therefore written (atomically) to
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from offboard.dreamer.errors import LearnerError
 from offboard.dreamer.export import export_onnx
 from offboard.replay.limiter import TrainRatioLimiter
 from offboard.replay.store import Replay
+from shared.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,7 @@ class VersionCounter:
     def next(self) -> int:
         """Reserve and persist the next version; returns it."""
         self.value += 1
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as handle:
-            handle.write(f"{self.value}\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        atomic_write(self.path, f"{self.value}\n")
         return self.value
 
 

@@ -191,7 +191,8 @@ def evaluate(policy: Path | None, task: str, episodes: int, seed: int, keys_dir:
             "--set", f"robot.task={task}", "--set", f"robot.seed={seed}",
             "--set", "offline=true", "--set", "runtime.hz=1000",
             "--set", f"max_episodes={episodes}", "--set", f"summary={out}",
-            "--set", f"link.keys_dir={keys_dir}"]
+            "--set", f"link.keys_dir={keys_dir}",
+            "--set", f"link.spool_dir={out.with_suffix('')}-state"]
     if policy is None:
         args += ["--set", "runtime.mode=random"]
     else:

@@ -29,6 +29,7 @@ from offboard.ingest import Ingest
 from offboard.ingest_config import IngestConfig
 from offboard.trainer import SignedPolicy, Trainer, load_run_spec
 from offboard.trainer_config import TrainerConfig
+from shared.config import write_resolved
 from shared.errors import ConfigError
 from shared.keys import load_signing_key
 from shared.protocol import Policy
@@ -83,13 +84,16 @@ def to_message(signed: SignedPolicy) -> Policy:
 
 def latest_policy_on_disk(run_dir: Path) -> Policy | None:
     """The newest exported policy of a run (after a restart, robots that connect get it)."""
-    paths = sorted((run_dir / "policies").glob("policy-*.onnx"))
-    if not paths:
-        return None
-    record = json.loads(paths[-1].with_suffix("").with_suffix(".manifest.json").read_text())
-    manifest = record["manifest"]
-    return Policy(int(manifest["version"]), paths[-1].read_bytes(), manifest,
-                  bytes.fromhex(record["signature"]))
+    for path in sorted((run_dir / "policies").glob("policy-*.onnx"), reverse=True):
+        manifest_path = path.with_suffix(".manifest.json")
+        if not manifest_path.exists():  # the trainer died between the two writes
+            log.warning("policy %s has no manifest; skipped", path.name)
+            continue
+        record = json.loads(manifest_path.read_text())
+        manifest = record["manifest"]
+        return Policy(int(manifest["version"]), path.read_bytes(), manifest,
+                      bytes.fromhex(record["signature"]))
+    return None
 
 
 class Service:
@@ -104,9 +108,11 @@ class Service:
             log.warning("no keys_dir: the link is not encrypted and policies are unsigned "
                         "(robots must run with allow_unsigned)")
         self.stop_event = threading.Event()
+        self.learner_failed = False
         self.ingest: Ingest | None = None
         self.trainer = Trainer(config.trainer, spec, signing, self._publish,
                                run_id=f"trainer-{uuid.uuid4().hex[:8]}")
+        write_resolved(config, self.trainer.run_dir, "serve.toml")
         self.ingest = Ingest(config.ingest, spec, self.trainer.replay)
         existing = latest_policy_on_disk(self.trainer.run_dir)
         if existing is not None:
@@ -123,8 +129,8 @@ class Service:
             self.trainer.run_learner(self.stop_event)
         except Exception:
             log.exception("learner thread failed; stopping the trainer")
+            self.learner_failed = True
             self.stop_event.set()
-            raise
 
     def install_signal_handlers(self) -> None:
         """SIGINT and SIGTERM stop the service cleanly (main thread only)."""
@@ -146,6 +152,7 @@ class Service:
             "policy_age_s": (time.time() - latest.manifest.created) if latest else None,
             "wm_loss": loop.last_metrics.get("loss/world_model"),
             "robots": self.ingest.status() if self.ingest else {},
+            "learner_failed": self.learner_failed,
         }
 
     def _status_line(self, last: dict[str, Any], elapsed: float) -> tuple[str, dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from offboard.learner_loop import ExportedPolicy, LearnerLoop
 from offboard.replay.limiter import TrainRatioLimiter
 from offboard.replay.store import Replay
 from offboard.trainer_config import TrainerConfig
+from shared.atomic import atomic_write
 from shared.config import write_resolved
 from shared.errors import SpecMismatchError
 from shared.manifest import PolicyManifest, sign_manifest
@@ -55,9 +55,7 @@ def save_run_spec(run_dir: Path, spec: EnvSpec) -> None:
         check_same(existing, spec.hash, spec, who="new")
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "spec.json.tmp"
-    tmp.write_bytes(spec.canonical_bytes())
-    os.replace(tmp, run_dir / "spec.json")
+    atomic_write(run_dir / "spec.json", spec.canonical_bytes())
 
 
 class Trainer:
@@ -129,8 +127,9 @@ class Trainer:
         folder = self.run_dir / "policies"
         folder.mkdir(exist_ok=True)
         stem = folder / f"policy-{exported.version:06d}"
-        stem.with_suffix(".onnx").write_bytes(exported.onnx)
-        stem.with_suffix(".manifest.json").write_text(json.dumps(
+        atomic_write(stem.with_suffix(".onnx"), exported.onnx)
+        # the manifest last: a policy without its manifest is never picked up
+        atomic_write(stem.with_suffix(".manifest.json"), json.dumps(
             {"manifest": manifest.to_dict(), "signature": signature.hex()}, indent=1))
         signed = SignedPolicy(exported, manifest, signature)
         self.latest, self.policy_version = signed, exported.version

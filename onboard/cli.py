@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from onboard.config import OnboardConfig, RobotConfig
+from onboard.policy import LoadedPolicy
 from onboard.robot import EnvRobot, Robot
 from onboard.runtime import Runtime
 from onboard.systemd import SystemdNotifier
-from shared.config import add_config_arguments, config_from_args
+from shared.atomic import atomic_write
+from shared.config import add_config_arguments, config_from_args, write_resolved
 from shared.errors import ConfigError, DaydreamerError
 from shared.spec import EnvSpec
 
@@ -67,7 +69,7 @@ def build_robot(config: RobotConfig, hz: float) -> Robot:
 
         return FirmwareRobot(FirmwareRobotConfig(
             port=config.port, task=config.task, control_hz=hz, camera=config.camera,
-            baud=config.baud, seed=config.seed))
+            baud=config.baud, seed=config.seed, clear_estop_on_start=config.clear_estop_on_start))
     if config.kind == "sim":
         from firmware_bridge.sim.tasks import make_env as make_sim_env
 
@@ -107,8 +109,15 @@ class Onboard:
             self.runtime.on_tick = self.notifier.tick
         keys = Path(config.link.keys_dir) if config.link.keys_dir else None
         verify = load_verify_key(keys / "policy_signing.pub") if keys else None
-        self.updater = PolicyUpdater(spec, self.runtime.offer_policy, verify,
-                                     allow_unsigned=config.allow_unsigned).start()
+        state = Path(config.link.spool_dir)
+        state.mkdir(parents=True, exist_ok=True)
+        write_resolved(config, state, "onboard.toml")
+        self._version_file = state / "policy_version"
+        variant = None if config.runtime.mode == "random" else config.runtime.mode
+        self.updater = PolicyUpdater(spec, self._offer, verify,
+                                     allow_unsigned=config.allow_unsigned,
+                                     current_version=self._accepted_version(),
+                                     variant=variant).start()
         self.link = None
         if not config.offline:
             from onboard.link import Link
@@ -121,6 +130,20 @@ class Onboard:
         self._done = threading.Event()
         self._reporter = threading.Thread(target=self._report, name="reporter", daemon=True)
         self._started = time.monotonic()
+
+    def _accepted_version(self) -> int:
+        """The last policy version this robot accepted (a restart must not accept an older)."""
+        try:
+            return int(self._version_file.read_text())
+        except FileNotFoundError:
+            return 0
+        except ValueError as error:
+            raise ConfigError(f"{self._version_file} is unreadable; delete it only if the "
+                              "trainer run changed") from error
+
+    def _offer(self, policy: LoadedPolicy) -> None:
+        self.runtime.offer_policy(policy)
+        atomic_write(self._version_file, f"{policy.version}\n")
 
     def _load_first_policy(self, path: Path, timeout: float = 60.0) -> None:
         """Verify and load ``path`` before the first tick, so the first episode uses it."""

@@ -24,6 +24,9 @@ class RobotConfig:
         env: environment name for ``kind = "env"`` (``dmc:cartpole_swingup``, ``gym:...``).
         baud: serial line rate.
         seed: seed of resets and of the in-process simulation.
+        clear_estop_on_start: clear a latched firmware e-stop when connecting. Off by default:
+            after a crash or a watchdog restart the robot stays stopped until a person restarts
+            the runtime with this set (the simulated robots of the demo and tests set it).
     """
 
     kind: Literal["firmware", "sim", "env"] = "firmware"
@@ -33,6 +36,7 @@ class RobotConfig:
     env: str = ""
     baud: int = 1_000_000
     seed: int = 0
+    clear_estop_on_start: bool = False
 
 
 @dataclass(frozen=True)

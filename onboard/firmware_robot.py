@@ -66,6 +66,8 @@ class FirmwareRobotConfig:
         camera_timeout_s: a camera frame older than this is a fault.
         estop_on_halt: :meth:`FirmwareRobot.halt` also latches the firmware e-stop.
         seed: seed of the first RESET (episode ``k`` uses ``seed + k``).
+        clear_estop_on_start: clear a latched firmware e-stop at connect (a person's decision;
+            ``daydreamer-onboard`` leaves it off unless told).
     """
 
     port: str
@@ -79,6 +81,7 @@ class FirmwareRobotConfig:
     camera_timeout_s: float = 1.0
     estop_on_halt: bool = False
     seed: int = 0
+    clear_estop_on_start: bool = True
 
 
 @dataclass
@@ -159,7 +162,8 @@ class FirmwareRobot:
             log.info("firmware watchdog raised from %d to %.0f ms (%.1f control periods)",
                      info.watchdog_ms, applied, self.config.watchdog_periods)
         self.rtt_s = self.driver.ping()  # the last HEARTBEAT before the control loop's COMMANDs
-        self.driver.clear_estop()  # also disarms the watchdog until the first COMMAND
+        if self.config.clear_estop_on_start:
+            self.driver.clear_estop()  # also disarms the watchdog until the first COMMAND
         return info
 
     @property

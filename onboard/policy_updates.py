@@ -47,18 +47,22 @@ class PolicyUpdater:
         allow_unsigned: accept policies without a signature when ``verify_key`` is None.
         current_version: version of the policy the robot already runs (0: none).
         queue_size: policies waiting for verification; when full the oldest is dropped (counted).
+        variant: the policy variant the runtime runs (``sample`` or ``mode``); others are refused
+            here, off the control thread (None: any).
     """
 
     def __init__(self, spec: EnvSpec, offer: Callable[[LoadedPolicy], None],
                  verify_key: Any = None, allow_unsigned: bool = False,
-                 current_version: int = 0, queue_size: int = 2) -> None:
+                 current_version: int = 0, queue_size: int = 2,
+                 variant: str | None = None) -> None:
         self.spec = spec
         self.offer = offer
+        self.variant = variant
         self.verify_key = verify_key
         self.allow_unsigned = allow_unsigned
         self.rejected: Counter[str] = Counter()
         """Refused policies by reason: ``unsigned``, ``signature``, ``digest``, ``spec_hash``,
-        ``stale``, ``manifest``, ``model``, ``queue_full``."""
+        ``stale``, ``manifest``, ``model``, ``variant``, ``queue_full``."""
         self.accepted = 0
         self._version = current_version
         self._created: float | None = None
@@ -123,6 +127,10 @@ class PolicyUpdater:
                 continue
             except PolicyLoadError as error:
                 self._refuse(policy, "model", error)
+                continue
+            if self.variant is not None and loaded.variant != self.variant:
+                self._refuse(policy, "variant", f"a {loaded.variant!r} policy cannot run in "
+                             f"{self.variant!r} mode")
                 continue
             self.offer(loaded)  # first, so whoever sees the new version finds the policy offered
             with self._lock:  # only this thread changes the version, so it is still newer

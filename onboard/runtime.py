@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 
 from onboard.clock import Clock, MonotonicClock
-from onboard.policy import LoadedPolicy, PolicyRunner
+from onboard.policy import LoadedPolicy, PolicyLoadError, PolicyRunner
 from onboard.rate_loop import RateLoop
 from onboard.robot import Robot
 from onboard.safety import SafetyConfig, SafetyLayer
@@ -71,6 +71,7 @@ class RuntimeStats:
     returns: list[float] = field(default_factory=list)
     episode_return: float = 0.0
     policy_swaps: int = 0
+    swap_errors: int = 0
 
 
 class Runtime:
@@ -127,10 +128,16 @@ class Runtime:
             return
         with self._pending_lock:
             policy, self._pending = self._pending, None
-        if policy is not None:
+        if policy is None:
+            return
+        try:
             self.runner.swap(policy)
-            self.stats.policy_swaps += 1
-            log.info("policy version %d in use", policy.version)
+        except PolicyLoadError as error:  # never end the loop over a policy: keep the running one
+            self.stats.swap_errors += 1
+            log.error("policy version %d not swapped in: %s", policy.version, error)
+            return
+        self.stats.policy_swaps += 1
+        log.info("policy version %d in use", policy.version)
 
     def tick(self, index: int, deadline: float) -> bool:
         """One control step (see the module docstring). Returns False to stop the loop."""
@@ -191,6 +198,7 @@ class Runtime:
             else 0.0,
             "inference_errors": self.stats.inference_errors,
             "policy_version": self.runner.version, "policy_swaps": self.stats.policy_swaps,
+            "swap_errors": self.stats.swap_errors,
             "safety": {"clamped": safety.clamped, "rate_limited": safety.rate_limited,
                        "nan_replaced": safety.nan_replaced, "watchdog_trips":
                            safety.watchdog_trips, "estops": safety.estops},

@@ -28,7 +28,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.errors import DaydreamerError
+
 log = logging.getLogger(__name__)
+
+
+class SpoolError(DaydreamerError):
+    """The spool folder cannot be used (it belongs to another robot)."""
 BATCH_NAME = re.compile(r"^(\d{20})-(\d{20})\.batch$")
 
 
@@ -79,7 +85,7 @@ class Spool:
         if path.exists():
             state = json.loads(path.read_text())
             if state.get("robot_id") != robot_id:
-                raise ValueError(f"spool {self.directory} belongs to robot "
+                raise SpoolError(f"spool {self.directory} belongs to robot "
                                  f"{state.get('robot_id')!r}, not {robot_id!r}")
             self.robot_id, self.run_id = robot_id, str(state["run_id"])
             self._next_seq = int(state["next_seq"])

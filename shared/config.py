@@ -218,10 +218,11 @@ def _toml_value(value: Any) -> str:
 
 def write_resolved(config: Any, run_dir: str | Path, name: str = "config.toml") -> Path:
     """Write the resolved config as ``run_dir/name`` and return the path."""
+    from shared.atomic import atomic_write
+
     path = Path(run_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dump_toml(config))
-    return path
+    return atomic_write(path, dump_toml(config))
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -32,12 +32,15 @@ def test_offline_random_run_with_limits(tmp_path: Path) -> None:
     summary_path = tmp_path / "summary.json"
     out = run("--set", "robot.kind=env", "--set", "robot.env=gym:Pendulum-v1",
               "--set", "offline=true", "--set", "runtime.mode=random",
+              "--set", f"link.spool_dir={tmp_path / 'state'}",
               "--set", "runtime.hz=100", "--set", "max_episodes=1",
               "--set", f"summary={summary_path}")
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(summary_path.read_text())
     assert summary["episodes"] == 1 and summary["steps"] >= 201
     assert summary["loop"]["overruns"] <= 5 and summary["policy_version"] == -1
+    resolved = (tmp_path / "state" / "onboard.toml").read_text()
+    assert 'env = "gym:Pendulum-v1"' in resolved
 
 
 def test_errors_are_named() -> None:

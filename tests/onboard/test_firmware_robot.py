@@ -251,3 +251,25 @@ def test_sphere_firmware_serves_camera_frames(tmp_path: Path) -> None:
             assert robot.camera.latest().age_s() < 0.5 and robot.fault() is None
         finally:
             robot.close()
+
+
+def test_a_restarted_runtime_does_not_clear_a_latched_estop(cartpole: FirmwareProcess) -> None:
+    robot = FirmwareRobot(FirmwareRobotConfig(port=cartpole.port))
+    try:
+        runtime, _ = make_runtime(robot)
+        runtime.run(max_ticks=10)
+        time.sleep(0.4)  # the runtime "crashed": no COMMAND, the firmware watchdog latches
+    finally:
+        robot.close()
+    again = FirmwareRobot(FirmwareRobotConfig(port=cartpole.port, clear_estop_on_start=False))
+    try:
+        deadline = time.monotonic() + 2.0
+        while "e-stop" not in (again.fault() or "") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "e-stop" in (again.fault() or ""), again.fault()
+        runtime, recorder = make_runtime(again)
+        runtime.run(max_ticks=10)
+        assert runtime.safety.latched is not None
+        assert all(not np.any(step["action"]) for step in recorder.steps)
+    finally:
+        again.close()

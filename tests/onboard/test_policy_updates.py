@@ -133,3 +133,17 @@ def test_policy_travels_from_publish_to_the_runtime(keys, tmp_path: Path) -> Non
         updater.stop()
         server.stop()
         replay.close()
+
+
+def test_wrong_variant_refused_off_the_control_thread() -> None:
+    offered: list[LoadedPolicy] = []
+    updater = PolicyUpdater(SPEC, offered.append, allow_unsigned=True, variant="mode").start()
+    try:
+        onnx = counting_policy(variant="sample", version=4)
+        manifest = PolicyManifest.describe(onnx, version=4, spec_hash=SPEC.hash, training_step=1,
+                                           preset="t", variant="sample", run_id="r")
+        updater.submit(Policy(4, onnx, manifest.to_dict(), b""))
+        wait_for(lambda: bool(updater.rejected), 10, "refusal")
+        assert updater.rejected == {"variant": 1} and offered == [] and updater.version == 0
+    finally:
+        updater.stop()

@@ -72,3 +72,11 @@ def test_fault_latches_estop() -> None:
     assert all(not s["action"].any() for s in steps[2:])
     summary = runtime.summary()
     assert summary["safety"]["estops"] == 1 and summary["steps"] == 8
+
+
+def test_a_policy_of_the_wrong_variant_never_stops_the_loop() -> None:
+    runtime, _, steps = make(length=4)  # mode "mode"
+    runtime.offer_policy(load_policy(counting_policy(variant="sample"), SPEC))
+    runtime.run(max_ticks=12)
+    assert runtime.stats.swap_errors == 1 and runtime.stats.policy_swaps == 0
+    assert len(steps) == 12 and runtime.runner.version == -1

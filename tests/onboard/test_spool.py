@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from onboard.spool import Spool
+from onboard.spool import Spool, SpoolError
 
 
 def test_put_ack_and_restart(tmp_path: Path) -> None:
@@ -42,14 +42,14 @@ def test_other_robots_spool_refused_and_torn_file_removed(tmp_path: Path) -> Non
     (tmp_path / "00000000000000000000-00000000000000000009.batch.tmp").write_bytes(b"half")
     again = Spool(tmp_path, "a1")
     assert again.counters.torn_files == 1 and again.pending() == []
-    with pytest.raises(ValueError, match="belongs to robot 'a1', not 'a2'"):
+    with pytest.raises(SpoolError, match="belongs to robot 'a1', not 'a2'"):
         Spool(tmp_path, "a2")
 
 
 def test_sigkill_never_loses_a_put_batch_or_reuses_numbers(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from onboard.spool import Spool\n"
+        "from onboard.spool import Spool, SpoolError\n"
         f"spool = Spool({str(tmp_path)!r}, 'a1')\n"
         "while True:\n"
         "    first = spool.reserve(4)\n"
