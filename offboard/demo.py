@@ -74,13 +74,14 @@ class DemoConfig:
 class Process:
     """A child program with its output in a log file."""
 
-    def __init__(self, name: str, command: list[str], log_path: Path) -> None:
+    def __init__(self, name: str, command: list[str], log_path: Path, nice: int = 0) -> None:
         self.name, self.log_path = name, log_path
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in wait()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "MUJOCO_GL": os.environ.get(
             "MUJOCO_GL", "egl")}
         self.popen = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log,
-                                      text=True, env=env, start_new_session=True)
+                                      text=True, env=env, start_new_session=True,
+                                      preexec_fn=(lambda: os.nice(nice)) if nice else None)
 
     def first_line(self, timeout: float = 60.0) -> str:
         """The first line the program printed (the simulated firmware prints its pty)."""
@@ -142,8 +143,8 @@ class Demo:
         self.port = config.port or free_port()
         self.processes: list[Process] = []
 
-    def _start(self, name: str, command: list[str]) -> Process:
-        process = Process(name, command, self.run / "logs" / f"{name}.log")
+    def _start(self, name: str, command: list[str], nice: int = 0) -> Process:
+        process = Process(name, command, self.run / "logs" / f"{name}.log", nice)
         self.processes.append(process)
         return process
 
@@ -183,7 +184,9 @@ class Demo:
             "--set", f"trainer.limiter.min_inserted={config.prefill}",
             "--set", f"trainer.schedule.export_every_s={config.export_every_s}",
             "--set", "status_every_s=5"]
-        self.trainer = self._start("trainer", self._program("offboard.cli", *trainer_args))
+        # the learner may take a whole core; the robot side (firmware, runtime) must not wait
+        self.trainer = self._start("trainer", self._program("offboard.cli", *trainer_args),
+                                   nice=10)
         self.onboards = []
         for robot in self.robots:
             self.onboards.append(self._start(f"onboard-{robot}", self._program(
