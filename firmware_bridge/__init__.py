@@ -1,7 +1,5 @@
-"""firmware_bridge package: the serial link between the robot computer and its microcontroller.
-
-``messages`` (the one message table) → ``framing`` (COBS frames with CRC-32 and the table hash)
-→ ``parser`` (incremental, never raises) → ``transport`` (pyserial / pty, ``LinkConfig``) →
-``host`` (``FirmwareDriver``). ``sim/`` holds a simulated firmware (``sim.engine``) and the
-MuJoCo robots it drives. The wire format is specified in docs/SERIAL.md.
+"""The link to the robot's microcontroller: a declarative message table, COBS/CRC framing, an
+incremental parser, pyserial transports and the host driver; ``firmware_bridge.sim`` is a
+simulated firmware backed by MuJoCo speaking the same bytes over a pseudo-terminal. Imports
+``shared`` only.
 """
