@@ -46,7 +46,40 @@ def rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
     return x * factor * scale.to(x.dtype)
 
 
-def _norm_silu(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
+class _NormSiLU(torch.autograd.Function):
+    """``silu(rms_norm(x, scale))`` with a hand-written backward: about half the time of
+    autograd's (which divides by the norm and keeps several (N, D) intermediates)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor,
+                scale: torch.Tensor, eps: float) -> torch.Tensor:
+        wide = torch.promote_types(x.dtype, torch.float32)
+        square = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=wide).square()
+        factor = torch.rsqrt(square / x.shape[-1] + eps)
+        ctx.save_for_backward(x, factor, scale)
+        return functional.silu(x * factor.to(x.dtype) * scale.to(x.dtype))
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx,
+                 grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        x, factor, scale = ctx.saved_tensors
+        wide = factor.dtype
+        factor, scale_x = factor.to(x.dtype), scale.to(x.dtype)
+        normed = x * factor
+        grad_z = torch.ops.aten.silu_backward(grad.to(x.dtype), normed * scale_x)
+        grad_scale = (grad_z * normed).reshape(-1, x.shape[-1]).sum(0, dtype=wide)
+        grad_normed = grad_z * scale_x
+        projection = (grad_normed * normed).sum(-1, keepdim=True, dtype=wide)
+        projection = (projection / x.shape[-1]).to(x.dtype)
+        grad_x = (grad_normed - normed * projection) * factor
+        return grad_x, grad_scale.to(scale.dtype), None
+
+
+def norm_silu(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
+    """``silu(rms_norm(x, scale, eps))``; the fused backward only where a gradient is needed
+    (the plain ops keep the graph exportable)."""
+    if torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad):
+        return _NormSiLU.apply(x, scale, eps)
     return functional.silu(rms_norm(x, scale, eps))
 
 
@@ -62,6 +95,10 @@ class RMSNorm(nn.Module):
         """``x`` (..., width) -> same shape and dtype."""
         return rms_norm(x, self.scale, self.eps)
 
+    def silu(self, x: torch.Tensor) -> torch.Tensor:
+        """``silu(self(x))`` with the fused backward of :func:`norm_silu`."""
+        return norm_silu(x, self.scale, self.eps)
+
 
 class Dense(nn.Module):
     """One hidden layer: ``Linear -> RMSNorm -> SiLU``."""
@@ -73,7 +110,7 @@ class Dense(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (..., in) -> (..., out)."""
-        return _norm_silu(self.linear(x), self.norm.scale, self.norm.eps)
+        return self.norm.silu(self.linear(x))
 
 
 class MLP(nn.Module):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional
 
 from offboard.dreamer.distributions import (
     categorical_kl,
@@ -78,7 +77,7 @@ class RSSM(nn.Module):
         new ``deter`` (N, D)."""
         x = torch.cat([self.in_deter(deter), self.in_stoch(stoch.flatten(1)), action_hidden], -1)
         hidden = self.gru_hidden_deter(deter) + self.gru_hidden_input(x)
-        hidden = functional.silu(self.gru_hidden_norm(hidden))  # flat over all blocks
+        hidden = self.gru_hidden_norm.silu(hidden)  # flat over all blocks
         gates = self.gru_gates(hidden).reshape(deter.shape[0], self.blocks, 3, -1)
         reset, cand, update = (gates[:, :, i].reshape(deter.shape[0], -1) for i in range(3))
         cand = torch.tanh(torch.sigmoid(reset) * cand)
@@ -104,7 +103,7 @@ class RSSM(nn.Module):
     def posterior(self, deter: torch.Tensor, embed_hidden: torch.Tensor) -> torch.Tensor:
         """Posterior log-probabilities (N, S, C) from ``deter`` (N, D) and the projected
         embedding (N, hidden) (see :meth:`embed_input`)."""
-        x = functional.silu(self.post_norm(self.post_deter(deter) + embed_hidden))
+        x = self.post_norm.silu(self.post_deter(deter) + embed_hidden)
         logits = self.post_logits(x).unflatten(-1, (self.stoch, self.classes))
         return unimix_logits(logits, self.unimix)
 
