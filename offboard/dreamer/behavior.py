@@ -132,7 +132,8 @@ class ActorCritic(nn.Module):
             slow_feat = feat if config.slow_target else feat[:, :-1]
             slow_pred = TwoHot(self.slow_value(slow_feat)).pred()
         value_logits = self.value(feat)
-        value = TwoHot(value_logits).pred().detach()
+        with torch.no_grad():
+            value = TwoHot(value_logits).pred()
         target_value = slow_pred if config.slow_target else value
         weight = torch.cumprod(cont, 1)
         returns = lambda_return(torch.zeros_like(cont), 1.0 - cont, reward, target_value,
@@ -144,9 +145,12 @@ class ActorCritic(nn.Module):
         entropy = self.policy.entropy(params)
         policy_loss = -weight[:, :-1] * (log_prob * advantage.detach() +
                                          config.actor_entropy * entropy)
-        head = TwoHot(value_logits[:, :-1])
-        value_loss = weight[:, :-1] * (head.loss(returns.detach()) +
-                                       config.slow_regularizer * head.loss(slow_pred[:, :horizon]))
+        # the loss on all H + 1 logits, the last step dropped afterwards: same numbers, and no
+        # backward through a slice of the (N, H + 1, bins) logits
+        slow_targets = functional.pad(slow_pred, (0, horizon + 1 - slow_pred.shape[1]))
+        value_loss = weight[:, :-1] * TwoHot(value_logits).mixed_loss(
+            (functional.pad(returns, (0, 1)), slow_targets),
+            (1.0, config.slow_regularizer))[:, :-1]
         metrics = {
             "imag/return_mean": float(returns.mean()), "imag/return_scale": float(scale),
             "imag/reward_mean": float(reward.mean()), "imag/cont_mean": float(cont.mean()),
@@ -172,6 +176,6 @@ class ActorCritic(nn.Module):
         disc = 1.0 - 1.0 / config.return_horizon
         returns = lambda_return(last, term, reward.float(), target_value, boot, disc, config.lam)
         weight = 1.0 - last[:, :-1]
-        head = TwoHot(value_logits[:, :-1])
-        slow_loss = head.loss(slow_pred[:, :-1])
-        return weight * (head.loss(returns) + config.slow_regularizer * slow_loss)
+        losses = TwoHot(value_logits).mixed_loss((functional.pad(returns, (0, 1)), slow_pred),
+                                                 (1.0, config.slow_regularizer))
+        return weight * losses[:, :-1]

@@ -82,3 +82,20 @@ def test_bounded_normal_ranges_and_density() -> None:
     x = torch.tensor([0.3, -0.2, 0.9])
     assert torch.allclose(normal_log_prob(x, mean, std), reference.log_prob(x).sum(), atol=1e-5)
     assert torch.allclose(normal_entropy(std), reference.entropy().sum(), atol=1e-5)
+
+
+def test_two_hot_mixed_loss_matches_dense_cross_entropy_and_gradient() -> None:
+    logits = torch.randn(6, 4, 255, dtype=torch.float64, requires_grad=True)
+    first, second = 30.0 * torch.randn(6, 4), 3.0 * torch.randn(6, 4)
+    loss = TwoHot(logits).mixed_loss((first, second), (1.0, 0.5))
+    (grad,) = torch.autograd.grad((loss * torch.arange(4.0)).sum(), logits)
+    dense_logits = logits.detach().clone().requires_grad_()
+    bins = torch.linspace(-20, 20, 255)
+    log_probs = torch.log_softmax(dense_logits, -1)
+    dense = -sum(scale * (two_hot(symlog(target), bins) * log_probs).sum(-1)
+                 for target, scale in ((first, 1.0), (second, 0.5)))
+    (dense * torch.arange(4.0)).sum().backward()
+    assert loss.dtype == torch.float32
+    assert torch.allclose(loss.double(), dense, rtol=1e-4, atol=1e-4)
+    assert torch.allclose(grad, dense_logits.grad, atol=1e-5)
+    assert torch.allclose(TwoHot(logits).loss(first), loss - 0.5 * TwoHot(logits).loss(second))
