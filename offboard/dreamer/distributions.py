@@ -125,8 +125,9 @@ def unimix_logits(logits: torch.Tensor, unimix: float) -> torch.Tensor:
     return torch.log(unimix_probs(logits, unimix))
 
 
-def inverse_cdf_one_hot(probs: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """One-hot categorical samples ``(..., C)`` by inverse CDF (one uniform per categorical).
+def inverse_cdf_index(probs: torch.Tensor) -> torch.Tensor:
+    """Class indices ``(...)`` (int64) sampled by inverse CDF from probabilities ``(..., C)``
+    (one uniform per categorical).
 
     Several times cheaper than Gumbel-max on a CPU (no logarithms, C times fewer random
     numbers); used where no noise input has to be shared with an exported graph.
@@ -135,8 +136,7 @@ def inverse_cdf_one_hot(probs: torch.Tensor, dtype: torch.dtype = torch.float32)
     upper = torch.triu(torch.ones(classes, classes, device=probs.device))
     cdf = probs.float() @ upper
     uniform = torch.rand(*probs.shape[:-1], 1, device=probs.device) * cdf[..., -1:]
-    index = (cdf < uniform).sum(-1).clamp(max=classes - 1)
-    return one_hot(index, classes, dtype)
+    return (cdf < uniform).sum(-1).clamp(max=classes - 1)
 
 
 def gumbel_argmax(log_probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from offboard.dreamer.onehot import OneHotFeat, one_hot_linear
+
 
 def init_weight_(weight: torch.Tensor, fan_in: int, outscale: float = 1.0) -> None:
     """Truncated-normal fan-in initialisation of ``weight`` in place, scaled by ``outscale``."""
@@ -108,8 +110,10 @@ class Dense(nn.Module):
         self.linear = linear(in_features, out_features, bias=bias)
         self.norm = RMSNorm(out_features)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` (..., in) -> (..., out)."""
+    def forward(self, x: torch.Tensor | OneHotFeat) -> torch.Tensor:
+        """``x`` (..., in) -> (..., out); a flat :class:`OneHotFeat` (M, ...) -> (M, out)."""
+        if isinstance(x, OneHotFeat):
+            return self.norm.silu(one_hot_linear(self.linear, x))
         return self.norm.silu(self.linear(x))
 
 
@@ -122,8 +126,15 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*[Dense(a, b) for a, b in itertools.pairwise(widths)])
         self.out_features = widths[-1]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` (..., in) -> (..., units), computed on a flat (rows, in) view."""
+    def forward(self, x: torch.Tensor | OneHotFeat) -> torch.Tensor:
+        """``x`` (..., in) -> (..., units), computed on a flat (rows, in) view. A
+        :class:`OneHotFeat` input skips the one-hot product in the first layer."""
+        if isinstance(x, OneHotFeat):
+            assert len(self.layers) > 0, "one-hot features need a first layer"
+            lead = x.index.shape[:-1]
+            flat = x.map(lambda t: t.flatten(0, -2))
+            hidden = self.layers[1:](self.layers[0](flat))
+            return hidden.reshape(*lead, self.out_features)
         return self.layers(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.out_features)
 
 

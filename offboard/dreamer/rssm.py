@@ -24,13 +24,14 @@ from torch import nn
 from offboard.dreamer.distributions import (
     categorical_kl,
     gumbel_argmax,
-    inverse_cdf_one_hot,
+    inverse_cdf_index,
     one_hot,
     straight_through,
     unimix_logits,
     unimix_probs,
 )
 from offboard.dreamer.layers import MLP, BlockLinear, Dense, RMSNorm, linear
+from offboard.dreamer.onehot import OneHotFeat
 
 
 class RSSM(nn.Module):
@@ -71,11 +72,13 @@ class RSSM(nn.Module):
         action = action / torch.clamp(torch.abs(action), min=1.0).detach()
         return self.in_action(action)
 
-    def core(self, deter: torch.Tensor, stoch: torch.Tensor,
+    def core(self, deter: torch.Tensor, stoch: torch.Tensor | OneHotFeat,
              action_hidden: torch.Tensor) -> torch.Tensor:
-        """GRU step: ``deter`` (N, D), ``stoch`` (N, S, C), projected action (N, hidden) ->
-        new ``deter`` (N, D)."""
-        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch.flatten(1)), action_hidden], -1)
+        """GRU step: ``deter`` (N, D), ``stoch`` (N, S, C) (or its indices as a
+        :class:`OneHotFeat` with empty ``dense``), projected action (N, hidden) -> new
+        ``deter`` (N, D)."""
+        stoch_input = stoch if isinstance(stoch, OneHotFeat) else stoch.flatten(1)
+        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch_input), action_hidden], -1)
         hidden = self.gru_hidden_deter(deter) + self.gru_hidden_input(x)
         hidden = self.gru_hidden_norm.silu(hidden)  # flat over all blocks
         gates = self.gru_gates(hidden).reshape(deter.shape[0], self.blocks, 3, -1)
@@ -93,12 +96,14 @@ class RSSM(nn.Module):
         logits = self.prior_logits(self.prior_net(deter))
         return unimix_probs(logits.unflatten(-1, (self.stoch, self.classes)), self.unimix)
 
-    def imagine_step(self, deter: torch.Tensor, stoch: torch.Tensor,
+    def imagine_step(self, deter: torch.Tensor, index: torch.Tensor,
                      action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One prior step without gradients: (``deter`` (N, D), ``stoch`` (N, S, C)) and
-        ``action`` (N, A) -> next (``deter``, one-hot ``stoch`` sampled by inverse CDF)."""
+        """One prior step without gradients: ``deter`` (N, D), ``stoch`` as class indices
+        ``index`` (N, S) and ``action`` (N, A) -> next ``deter`` and ``index`` (sampled by
+        inverse CDF)."""
+        stoch = OneHotFeat(deter[:, :0], index, self.classes)
         deter = self.core(deter, stoch, self.action_input(action))
-        return deter, inverse_cdf_one_hot(self.prior_probs(deter), deter.dtype)
+        return deter, inverse_cdf_index(self.prior_probs(deter))
 
     def posterior(self, deter: torch.Tensor, embed_hidden: torch.Tensor) -> torch.Tensor:
         """Posterior log-probabilities (N, S, C) from ``deter`` (N, D) and the projected
