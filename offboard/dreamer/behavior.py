@@ -39,7 +39,7 @@ class ReturnNormalizer(nn.Module):
     def update(self, returns: torch.Tensor) -> None:
         """Fold the percentiles of ``returns`` (any shape) into the EMAs."""
         flat = returns.detach().float().flatten()
-        low, high = torch.quantile(flat, torch.tensor(self.quantiles))
+        low, high = torch.quantile(flat, torch.tensor(self.quantiles, device=flat.device))
         self.low.mul_(1.0 - self.rate).add_(self.rate * low)
         self.high.mul_(1.0 - self.rate).add_(self.rate * high)
 
