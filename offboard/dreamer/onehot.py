@@ -60,9 +60,9 @@ class _OneHotProduct(torch.autograd.Function):
     def backward(ctx: torch.autograd.function.FunctionCtx,
                  grad: torch.Tensor) -> tuple[None, torch.Tensor]:
         (flat_index,) = ctx.saved_tensors
-        one_hot = grad.new_zeros(flat_index.shape[0], ctx.rows)
-        one_hot.scatter_(1, flat_index, 1.0)
-        return None, one_hot.t() @ grad
+        one_hot_t = grad.new_zeros(ctx.rows, flat_index.shape[0])  # built transposed: no copy
+        one_hot_t.scatter_(0, flat_index.t(), 1.0)
+        return None, one_hot_t @ grad
 
 
 def one_hot_linear(layer: nn.Linear, feat: OneHotFeat) -> torch.Tensor:

@@ -82,7 +82,7 @@ class RSSM(nn.Module):
         hidden = self.gru_hidden_deter(deter) + self.gru_hidden_input(x)
         hidden = self.gru_hidden_norm.silu(hidden)  # flat over all blocks
         gates = self.gru_gates(hidden).reshape(deter.shape[0], self.blocks, 3, -1)
-        reset, cand, update = (gates[:, :, i].reshape(deter.shape[0], -1) for i in range(3))
+        reset, cand, update = (gate.reshape(deter.shape[0], -1) for gate in gates.unbind(2))
         cand = torch.tanh(torch.sigmoid(reset) * cand)
         update = torch.sigmoid(update - 1.0)
         return update * cand + (1.0 - update) * deter.to(cand.dtype)
@@ -116,11 +116,15 @@ class RSSM(nn.Module):
         """Embedding part of the posterior's first layer, (..., E) -> (..., hidden)."""
         return self.post_embed(embed)
 
-    def sample(self, log_probs: torch.Tensor, uniform: torch.Tensor | None = None) -> torch.Tensor:
-        """Straight-through one-hot sample (..., S, C); Gumbel noise from ``uniform`` if given."""
-        if uniform is None:
-            uniform = torch.rand_like(log_probs)
-        index = gumbel_argmax(log_probs.detach(), uniform)
+    def sample(self, log_probs: torch.Tensor, uniform: torch.Tensor | None = None,
+               gumbel: torch.Tensor | None = None) -> torch.Tensor:
+        """Straight-through one-hot sample (..., S, C) by Gumbel-max: ``gumbel`` noise if given,
+        else from ``uniform`` (drawn here if not given)."""
+        if gumbel is not None:
+            index = torch.argmax(log_probs.detach() + gumbel, -1)
+        else:
+            uniform = torch.rand_like(log_probs) if uniform is None else uniform
+            index = gumbel_argmax(log_probs.detach(), uniform)
         sample = one_hot(index, self.classes)
         return straight_through(sample, log_probs) if log_probs.requires_grad else sample
 
@@ -148,12 +152,18 @@ class RSSM(nn.Module):
         """The sequential part of :meth:`observe` (measured: running it in float32 instead of
         the compute dtype made no difference in speed)."""
         deters, stochs, posts = [], [], []
+        batch, length = keep.shape
+        # the Gumbel noise of all steps at once (fewer small ops in the sequential loop)
+        uniform = torch.rand(batch, length, self.stoch, self.classes, device=keep.device)
+        gumbel = -torch.log(-torch.log(uniform.clamp(torch.finfo(torch.float32).tiny,
+                                                      1.0 - 1e-7)))
         # unbind once: indexing [:, t] per step would make the backward allocate and fill a
         # full (B, T, ...) gradient for every step
         steps = zip(embed_hidden.unbind(1), action_hidden.unbind(1),
-                    keep.unsqueeze(-1).unbind(1), strict=True)
-        for embed_t, action_t, mask in steps:
-            deter, stoch, post = self.filter_step(deter, stoch, action_t, embed_t, mask)
+                    keep.unsqueeze(-1).unbind(1), gumbel.unbind(1), strict=True)
+        for embed_t, action_t, mask, gumbel_t in steps:
+            deter, stoch, post = self.filter_step(deter, stoch, action_t, embed_t, mask,
+                                                  gumbel_t)
             deters.append(deter)
             stochs.append(stoch)
             posts.append(post)
@@ -161,17 +171,19 @@ class RSSM(nn.Module):
                 "post": torch.stack(posts, 1)}
 
     def filter_step(self, deter: torch.Tensor, stoch: torch.Tensor, action_hidden: torch.Tensor,
-                    embed_hidden: torch.Tensor,
-                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    embed_hidden: torch.Tensor, mask: torch.Tensor,
+                    gumbel: torch.Tensor | None = None,
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One posterior step: masked core step, posterior, straight-through sample.
 
         Args: ``deter`` (N, D), ``stoch`` (N, S, C), projected action and embedding
-        (N, hidden), ``mask`` (N, 1) (0 where ``is_first``).
+        (N, hidden), ``mask`` (N, 1) (0 where ``is_first``), optional Gumbel noise (N, S, C)
+        for the sample (drawn here if not given).
         Returns new ``deter`` (N, D), ``stoch`` (N, S, C), posterior log-probs (N, S, C).
         """
         deter = self.core(deter * mask, stoch * mask.unsqueeze(-1), action_hidden)
         post = self.posterior(deter, embed_hidden)
-        return deter, self.sample(post), post
+        return deter, self.sample(post, gumbel=gumbel), post
 
     def kl_losses(self, post: torch.Tensor, prior: torch.Tensor,
                   free_nats: float) -> tuple[torch.Tensor, torch.Tensor]:
