@@ -18,9 +18,13 @@ are mixed with 1 % uniform. Samples are straight-through one-hots. ``observe`` z
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
+from offboard.dreamer.deferred import DeferredWeights
 from offboard.dreamer.distributions import (
     categorical_kl,
     gumbel_argmax,
@@ -32,6 +36,10 @@ from offboard.dreamer.distributions import (
 )
 from offboard.dreamer.layers import MLP, BlockLinear, Dense, RMSNorm, linear
 from offboard.dreamer.onehot import OneHotFeat
+
+#: linear layers of the filter step whose weight gradients are deferred (see
+#: :mod:`offboard.dreamer.deferred`): one product over all steps instead of one per step.
+DEFERRED = ("in_deter", "in_stoch", "gru_hidden_input", "post_deter", "post_logits")
 
 
 class RSSM(nn.Module):
@@ -56,6 +64,7 @@ class RSSM(nn.Module):
         self.post_embed = linear(embed_dim, hidden, bias=False)
         self.post_norm = RMSNorm(hidden)
         self.post_logits = linear(hidden, stoch * classes)
+        self._deferred: dict[str, DeferredWeights] | None = None
 
     @property
     def feat_dim(self) -> int:
@@ -78,8 +87,9 @@ class RSSM(nn.Module):
         :class:`OneHotFeat` with empty ``dense``), projected action (N, hidden) -> new
         ``deter`` (N, D)."""
         stoch_input = stoch if isinstance(stoch, OneHotFeat) else stoch.flatten(1)
-        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch_input), action_hidden], -1)
-        hidden = self.gru_hidden_deter(deter) + self.gru_hidden_input(x)
+        x = torch.cat([self._dense("in_deter", deter), self._dense("in_stoch", stoch_input),
+                       action_hidden], -1)
+        hidden = self.gru_hidden_deter(deter) + self._linear("gru_hidden_input", x)
         hidden = self.gru_hidden_norm.silu(hidden)  # flat over all blocks
         gates = self.gru_gates(hidden).reshape(deter.shape[0], self.blocks, 3, -1)
         reset, cand, update = (gate.reshape(deter.shape[0], -1) for gate in gates.unbind(2))
@@ -108,8 +118,8 @@ class RSSM(nn.Module):
     def posterior(self, deter: torch.Tensor, embed_hidden: torch.Tensor) -> torch.Tensor:
         """Posterior log-probabilities (N, S, C) from ``deter`` (N, D) and the projected
         embedding (N, hidden) (see :meth:`embed_input`)."""
-        x = self.post_norm.silu(self.post_deter(deter) + embed_hidden)
-        logits = self.post_logits(x).unflatten(-1, (self.stoch, self.classes))
+        x = self.post_norm.silu(self._linear("post_deter", deter) + embed_hidden)
+        logits = self._linear("post_logits", x).unflatten(-1, (self.stoch, self.classes))
         return unimix_logits(logits, self.unimix)
 
     def embed_input(self, embed: torch.Tensor) -> torch.Tensor:
@@ -146,11 +156,45 @@ class RSSM(nn.Module):
         embed_hidden = self.embed_input(embed)
         return self._filter(embed_hidden, action_hidden, keep, state["deter"], state["stoch"])
 
+    def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Linear layer ``name`` on ``x``, with deferred weight gradients inside the filter."""
+        deferred = self._deferred.get(name) if self._deferred else None
+        return deferred.linear(x) if deferred is not None else getattr(self, name)(x)
+
+    def _dense(self, name: str, x: torch.Tensor | OneHotFeat) -> torch.Tensor:
+        """Dense layer ``name`` (linear, RMSNorm, SiLU) on ``x``, like :meth:`_linear`."""
+        layer = getattr(self, name)
+        deferred = self._deferred.get(name) if self._deferred else None
+        if deferred is not None and isinstance(x, torch.Tensor):
+            return layer.norm.silu(deferred.linear(x))
+        return layer(x)
+
+    @contextlib.contextmanager
+    def _deferring(self) -> Iterator[None]:
+        """Within: the step layers of :data:`DEFERRED` use :class:`DeferredWeights`."""
+        if not torch.is_grad_enabled():
+            yield
+            return
+        layers = {name: getattr(self, name) for name in DEFERRED}
+        layers = {name: getattr(layer, "linear", layer) for name, layer in layers.items()}
+        self._deferred = {name: DeferredWeights(layer.weight, layer.bias)
+                          for name, layer in layers.items()}
+        try:
+            yield
+        finally:
+            self._deferred = None
+
     def _filter(self, embed_hidden: torch.Tensor, action_hidden: torch.Tensor,
                 keep: torch.Tensor, deter: torch.Tensor,
                 stoch: torch.Tensor) -> dict[str, torch.Tensor]:
         """The sequential part of :meth:`observe` (measured: running it in float32 instead of
         the compute dtype made no difference in speed)."""
+        with self._deferring():
+            return self._filter_loop(embed_hidden, action_hidden, keep, deter, stoch)
+
+    def _filter_loop(self, embed_hidden: torch.Tensor, action_hidden: torch.Tensor,
+                     keep: torch.Tensor, deter: torch.Tensor,
+                     stoch: torch.Tensor) -> dict[str, torch.Tensor]:
         deters, stochs, posts = [], [], []
         batch, length = keep.shape
         # the Gumbel noise of all steps at once (fewer small ops in the sequential loop)
