@@ -40,12 +40,22 @@ def linear(in_features: int, out_features: int, outscale: float = 1.0,
     return layer
 
 
+def rms_factor(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """``1 / sqrt(mean(x^2) + eps)`` (..., 1) over the last axis, in at least float32.
+
+    The norm is accumulated in float32 (torch reduces bfloat16 that way) without a float32
+    copy of ``x``; for bfloat16 input only the norm itself is rounded to bfloat16 (relative
+    2^-9), less than the rounding the factor gets when it multiplies ``x``.
+    """
+    wide = torch.promote_types(x.dtype, torch.float32)
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True).to(wide)
+    return torch.rsqrt(norm.square() / x.shape[-1] + eps)
+
+
 def rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float) -> torch.Tensor:
-    """``x * scale / sqrt(mean(x^2) + eps)`` over the last axis; the mean square is reduced in
-    float32, the rest stays in ``x``'s dtype."""
-    square = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32).square()
-    factor = torch.rsqrt(square / x.shape[-1] + eps).to(x.dtype)
-    return x * factor * scale.to(x.dtype)
+    """``x * scale / sqrt(mean(x^2) + eps)`` over the last axis (see :func:`rms_factor`);
+    the result is in ``x``'s dtype."""
+    return x * rms_factor(x, eps).to(x.dtype) * scale.to(x.dtype)
 
 
 class _NormSiLU(torch.autograd.Function):
@@ -55,24 +65,21 @@ class _NormSiLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor,
                 scale: torch.Tensor, eps: float) -> torch.Tensor:
-        wide = torch.promote_types(x.dtype, torch.float32)
-        square = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=wide).square()
-        factor = torch.rsqrt(square / x.shape[-1] + eps)
+        factor = rms_factor(x, eps)
         ctx.save_for_backward(x, factor, scale)
         return functional.silu(x * factor.to(x.dtype) * scale.to(x.dtype))
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx,
                  grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        # sums accumulate in float32 inside torch's reductions; results in x's dtype
         x, factor, scale = ctx.saved_tensors
-        wide = factor.dtype
         factor, scale_x = factor.to(x.dtype), scale.to(x.dtype)
         normed = x * factor
         grad_z = torch.ops.aten.silu_backward(grad.to(x.dtype), normed * scale_x)
-        grad_scale = (grad_z * normed).reshape(-1, x.shape[-1]).sum(0, dtype=wide)
+        grad_scale = (grad_z * normed).reshape(-1, x.shape[-1]).sum(0)
         grad_normed = grad_z * scale_x
-        projection = (grad_normed * normed).sum(-1, keepdim=True, dtype=wide)
-        projection = (projection / x.shape[-1]).to(x.dtype)
+        projection = (grad_normed * normed).sum(-1, keepdim=True) / x.shape[-1]
         grad_x = (grad_normed - normed * projection) * factor
         return grad_x, grad_scale.to(scale.dtype), None
 
