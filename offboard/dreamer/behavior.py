@@ -164,7 +164,8 @@ class ActorCritic(nn.Module):
                           is_terminal: torch.Tensor, boot: torch.Tensor) -> torch.Tensor:
         """Critic loss (B, T-1) on the replayed trajectory.
 
-        Args: ``feat`` (B, T, F) posterior features (detached by the caller), ``reward``,
+        Args: ``feat`` (B, T, F) posterior features (not detached: as with DreamerV3's
+        ``repval_grad``, this loss also trains the world model), ``reward``,
         ``is_last``, ``is_terminal`` (B, T), ``boot`` (B, T) imagined returns from each state.
         """
         config = self.config
