@@ -101,6 +101,7 @@ def main() -> None:
         "updates_per_second": round(1.0 / per_update, 3),
         "cpu_seconds_per_update": round(cpu_per_update, 4),
         "median_seconds_per_update": round(float(np.median(durations)), 4),
+        "fastest_seconds_per_update": round(min(durations), 4),
         "env_steps_replayed_per_second": round(args.batch * args.length / per_update, 1),
         "world_model_seconds": round(shares["world_model"], 4),
         "actor_critic_seconds": round(shares["imagine"] + shares["actor_critic"], 4),
