@@ -35,15 +35,19 @@ class TwoHot:
     def __init__(self, logits: torch.Tensor, low: float = -20.0, high: float = 20.0) -> None:
         self.logits = logits
         self.bins = symmetric_bins(low, high, logits.shape[-1], logits.device)
+        self.symmetric = low == -high
 
     def pred(self) -> torch.Tensor:
         """Expected value ``(...)``, summed symmetrically so uniform logits give exactly 0."""
         probs = torch.softmax(self.logits, -1, dtype=torch.float32)
-        middle = (probs.shape[-1] - 1) // 2
-        weighted = probs * self.bins
-        lower = weighted[..., :middle].flip(-1)
-        upper = weighted[..., -middle:]
-        total = (lower + upper).sum(-1) + weighted[..., middle:-middle].sum(-1)
+        half, bins = (probs.shape[-1] - 1) // 2, self.bins
+        with torch.autocast(probs.device.type, enabled=False):  # float32 products
+            if not self.symmetric:
+                return symexp(probs @ bins)
+            # antisymmetric bins: upper bins times (p_upper - p_lower mirrored), exactly 0
+            # for uniform logits (a plain sum accumulates rounding errors left to right)
+            paired = probs[..., -half:] - probs[..., :half].flip(-1)
+            total = paired @ bins[-half:] + probs[..., half:-half] @ bins[half:-half]
         return symexp(total)
 
     def loss(self, target: torch.Tensor) -> torch.Tensor:
