@@ -137,8 +137,7 @@ def inverse_cdf_index(probs: torch.Tensor) -> torch.Tensor:
     numbers); used where no noise input has to be shared with an exported graph.
     """
     classes = probs.shape[-1]
-    upper = torch.triu(torch.ones(classes, classes, device=probs.device))
-    cdf = probs.float() @ upper
+    cdf = torch.cumsum(probs.float(), -1)  # float32 (a matmul would run in bfloat16 under autocast)
     uniform = torch.rand(*probs.shape[:-1], 1, device=probs.device) * cdf[..., -1:]
     return (cdf < uniform).sum(-1).clamp(max=classes - 1)
 

@@ -11,6 +11,7 @@ from offboard.dreamer.distributions import (
     bounded_normal,
     categorical_kl,
     gumbel_argmax,
+    inverse_cdf_index,
     normal_entropy,
     normal_log_prob,
     one_hot,
@@ -99,3 +100,11 @@ def test_two_hot_mixed_loss_matches_dense_cross_entropy_and_gradient() -> None:
     assert torch.allclose(loss.double(), dense, rtol=1e-4, atol=1e-4)
     assert torch.allclose(grad, dense_logits.grad, atol=1e-5)
     assert torch.allclose(TwoHot(logits).loss(first), loss - 0.5 * TwoHot(logits).loss(second))
+
+
+def test_inverse_cdf_keeps_rare_class_frequencies_under_bfloat16_autocast() -> None:
+    probs = torch.tensor([0.499, 0.499, 0.002]).expand(200_000, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        index = inverse_cdf_index(probs)
+    frequency = float((index == 2).float().mean())
+    assert abs(frequency - 0.002) < 0.0005, frequency
