@@ -38,6 +38,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--device", default="cpu",
+                        help="DreamerConfig.device (the reference figure is for 'cpu')")
     return parser.parse_args()
 
 
@@ -68,7 +70,7 @@ def main() -> None:
     spec = EnvSpec.create({"proprio": Space(np.float32, (args.obs_dim,))},
                           {"action": Space(np.float32, (args.act_dim,), -1.0, 1.0)})
     config = DreamerConfig(preset=args.preset, batch_size=args.batch, batch_length=args.length,
-                           compute_dtype=args.dtype)
+                           compute_dtype=args.dtype, device=args.device)
     agent = Agent(spec, config)
     rng = np.random.default_rng(0)
     batches = [random_batch(rng, args) for _ in range(4)]
@@ -91,16 +93,18 @@ def main() -> None:
     cpu_per_update = (time.process_time() - cpu_start) / updates
     per_update = elapsed / updates
     shares = {k: v / updates for k, v in parts.items()}
-    reference_shape = (args.preset, args.batch, args.length, args.obs_dim, args.act_dim) == (
-        "bench256", 16, 64, 24, 6)
+    reference_shape = (args.preset, args.batch, args.length, args.obs_dim, args.act_dim,
+                       agent.device.type) == ("bench256", 16, 64, 24, 6, "cpu")
     result = {
         "preset": args.preset, "threads": args.threads, "dtype": args.dtype,
+        "device": str(agent.device),
         "batch": args.batch, "length": args.length,
         "horizon": config.imag_horizon, "updates": updates,
         "seconds_per_update": round(per_update, 4),
         "updates_per_second": round(1.0 / per_update, 3),
         "cpu_seconds_per_update": round(cpu_per_update, 4),
         "median_seconds_per_update": round(float(np.median(durations)), 4),
+        "fastest_seconds_per_update": round(min(durations), 4),
         "env_steps_replayed_per_second": round(args.batch * args.length / per_update, 1),
         "world_model_seconds": round(shares["world_model"], 4),
         "actor_critic_seconds": round(shares["imagine"] + shares["actor_critic"], 4),
@@ -112,7 +116,7 @@ def main() -> None:
                                  if reference_shape else None),
         "load_before": load_before, "load_after": other_load(),
     }
-    print(f"preset {args.preset}, {args.threads} thread(s), {args.dtype}, "
+    print(f"preset {args.preset}, {args.threads} thread(s), {args.dtype}, {agent.device}, "
           f"batch {args.batch}x{args.length}, horizon {config.imag_horizon}")
     print(f"  {per_update:.3f} s/update = {1 / per_update:.2f} updates/s, "
           f"{args.batch * args.length / per_update:.0f} replayed env-steps/s ({updates} updates)")

@@ -25,7 +25,7 @@ from offboard.dreamer.config import DreamerConfig
 from offboard.dreamer.distributions import one_hot
 from offboard.dreamer.errors import BatchError, LearnerError
 from offboard.dreamer.optim import LaProp
-from offboard.dreamer.runtime import tune_allocator
+from offboard.dreamer.runtime import resolve_device, tune_allocator
 from offboard.dreamer.world_model import WorldModel
 from shared.spec import EnvSpec, Space
 
@@ -66,9 +66,10 @@ class Agent:
                            else self.action_space.shape[0])
         self.action_low = int(self.action_space.low) if self.discrete else 0
         spaces = {k: env_spec.observation[k] for k in self.obs_keys}
-        self.world_model = WorldModel(spaces, self.action_dim, self.config)
+        self.device = resolve_device(self.config.device)
+        self.world_model = WorldModel(spaces, self.action_dim, self.config).to(self.device)
         self.actor_critic = ActorCritic(self.world_model.rssm.feat_dim, self.action_dim,
-                                        self.discrete, self.config)
+                                        self.discrete, self.config).to(self.device)
         params = [p for module in (self.world_model, self.actor_critic)
                   for p in module.parameters() if p.requires_grad]
         self.optimizer = LaProp(params, self.config.optimizer)
@@ -80,11 +81,12 @@ class Agent:
     # ----------------------------------------------------------------------------- training
     def _autocast(self) -> Any:
         if self.config.compute_dtype == "bfloat16":
-            return torch.autocast("cpu", dtype=torch.bfloat16)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def prepare(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        """Validate and convert a batch to tensors; adds ``prev_action`` (B, T, A)."""
+        """Validate and convert a batch to tensors on the agent's device (through pinned
+        memory on CUDA); adds ``prev_action`` (B, T, A)."""
         needed = [*self.obs_keys, "reward", "is_first", "is_last", "is_terminal", self.action_key]
         missing = [k for k in needed if k not in batch]
         if missing:
@@ -97,6 +99,7 @@ class Agent:
             if tuple(data[key].shape) != (*lead, *shape) or len(lead) != 2:
                 raise BatchError(f"batch[{key!r}] has shape {tuple(data[key].shape)}, expected "
                                  f"(B, T) + {shape} with (B, T) = {lead}")
+        data = {k: self._to_device(v) for k, v in data.items()}
         for key in ("is_first", "is_last", "is_terminal"):
             data[key] = data[key].bool()
         data["is_first"] = data["is_first"].clone()
@@ -104,6 +107,11 @@ class Agent:
         action = self.action_features(data[self.action_key])
         data["prev_action"] = torch.cat([torch.zeros_like(action[:, :1]), action[:, :-1]], 1)
         return data
+
+    def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor.to(self.device)
 
     def action_features(self, action: torch.Tensor) -> torch.Tensor:
         """Env actions (..., A) or (...) int -> model features (..., A) (one-hot if discrete)."""
@@ -164,31 +172,33 @@ class Agent:
     # ------------------------------------------------------------------------------ acting
     def initial_carry(self, batch: int = 1) -> Carry:
         """Zero carry: ``deter`` (N, D), ``stoch`` (N, S, C), ``prev_action`` (N, A)."""
-        return {**self.world_model.rssm.initial(batch),
-                "prev_action": torch.zeros(batch, self.action_dim)}
+        return {**self.world_model.rssm.initial(batch, self.device),
+                "prev_action": torch.zeros(batch, self.action_dim, device=self.device)}
 
     @torch.no_grad()
     def policy(self, carry: Carry, obs: Mapping[str, Any], mode: bool = False,
                generator: torch.Generator | None = None) -> tuple[Carry, np.ndarray]:
         """Act in-process (float32): ``obs`` holds model keys (N, *shape) and ``is_first`` (N,).
 
-        Returns the new carry and the env action (N, A) float32 or (N,) int64.
+        Returns the new carry (on the agent's device) and the env action (N, A) float32 or
+        (N,) int64.
         """
         missing = [k for k in (*self.obs_keys, "is_first") if k not in obs]
         if missing:
             raise BatchError(f"observation misses keys {missing}; has {sorted(obs)}")
         self.world_model.eval()
-        inputs = [torch.as_tensor(np.asarray(obs[k])) for k in self.obs_keys]
+        inputs = [torch.as_tensor(np.asarray(obs[k])).to(self.device) for k in self.obs_keys]
         is_first = torch.as_tensor(np.asarray(obs["is_first"])).float().reshape(-1)
         noises = [] if mode else self.noise(is_first.shape[0], generator)
+        is_first, noises = is_first.to(self.device), [n.to(self.device) for n in noises]
         action, features, deter, stoch = self._acting[mode](
             *inputs, carry["deter"], carry["stoch"], carry["prev_action"], is_first, *noises)
         carry = {"deter": deter, "stoch": stoch, "prev_action": features}
-        return carry, action.numpy()
+        return carry, action.cpu().numpy()
 
     def noise(self, batch: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
-        """Noise inputs of the sampling step: uniform (N, S, C) and uniform (N, K) or normal
-        (N, A)."""
+        """Noise inputs of the sampling step (on the CPU, like ``generator``): uniform
+        (N, S, C) and uniform (N, K) or normal (N, A)."""
         rssm = self.world_model.rssm
         stoch = torch.rand(batch, rssm.stoch, rssm.classes, generator=generator)
         if self.discrete:
@@ -196,23 +206,26 @@ class Agent:
         return [stoch, torch.randn(batch, self.action_dim, generator=generator)]
 
     def acting_step(self, mode: bool) -> ActingStep:
-        """The float32 acting module (sampling when ``mode`` is False) used for export."""
+        """The float32 acting module (sampling when ``mode`` is False), on the agent's device;
+        it shares the agent's parameters."""
         return self._acting[mode]
 
     # --------------------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: weights, slow critic, return norm, optimizer, counters.
 
-        Loadable with ``torch.load(..., weights_only=True)``.
+        Loadable with ``torch.load(..., weights_only=True)``; every tensor is a CPU copy, so
+        a checkpoint does not depend on the device it was written from.
         """
-        return {"world_model": self.world_model.state_dict(),
-                "actor_critic": self.actor_critic.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "updates": self.updates, "preset": self.config.preset,
-                "spec_hash": self.env_spec.hash}
+        return _to_cpu({"world_model": self.world_model.state_dict(),
+                        "actor_critic": self.actor_critic.state_dict(),
+                        "optimizer": self.optimizer.state_dict(),
+                        "updates": self.updates, "preset": self.config.preset,
+                        "spec_hash": self.env_spec.hash})
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Inverse of :meth:`state_dict`; refuses a checkpoint of another spec or preset."""
+        """Inverse of :meth:`state_dict` (tensors move to the agent's device); refuses a
+        checkpoint of another spec or preset."""
         same_spec = state.get("spec_hash") == self.env_spec.hash
         if not same_spec or state.get("preset") != self.config.preset:
             raise LearnerError(
@@ -223,3 +236,14 @@ class Agent:
         self.actor_critic.load_state_dict(state["actor_critic"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state["updates"])
+
+
+def _to_cpu(tree: Any) -> Any:
+    """``tree`` (nested dicts/lists of tensors and plain values) with tensors copied to CPU."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().cpu()
+    if isinstance(tree, dict):
+        return {key: _to_cpu(value) for key, value in tree.items()}
+    if isinstance(tree, list | tuple):
+        return type(tree)(_to_cpu(value) for value in tree)
+    return tree

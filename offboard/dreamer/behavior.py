@@ -21,6 +21,7 @@ from torch.nn import functional
 from offboard.dreamer.config import DreamerConfig
 from offboard.dreamer.distributions import TwoHot
 from offboard.dreamer.heads import Head, Policy
+from offboard.dreamer.onehot import OneHotFeat
 from offboard.dreamer.world_model import WorldModel
 
 
@@ -38,7 +39,7 @@ class ReturnNormalizer(nn.Module):
     def update(self, returns: torch.Tensor) -> None:
         """Fold the percentiles of ``returns`` (any shape) into the EMAs."""
         flat = returns.detach().float().flatten()
-        low, high = torch.quantile(flat, torch.tensor(self.quantiles))
+        low, high = torch.quantile(flat, torch.tensor(self.quantiles, device=flat.device))
         self.low.mul_(1.0 - self.rate).add_(self.rate * low)
         self.high.mul_(1.0 - self.rate).add_(self.rate * high)
 
@@ -90,36 +91,36 @@ class ActorCritic(nn.Module):
             slow.lerp_(fast, rate)
 
     def imagine(self, world_model: WorldModel, deter: torch.Tensor,
-                stoch: torch.Tensor) -> dict[str, torch.Tensor | tuple[torch.Tensor, ...]]:
-        """Roll out the policy from starts ``deter`` (N, D), ``stoch`` (N, S, C).
+                stoch: torch.Tensor) -> dict[str, OneHotFeat | torch.Tensor | tuple]:
+        """Roll out the policy from starts ``deter`` (N, D), ``stoch`` (N, S, C) (one-hot
+        posterior samples).
 
         The world model runs without gradients; the policy's distribution parameters keep
         theirs so that the actor loss reuses them instead of evaluating the policy again (the
-        same numbers: the parameters do not change between rollout and loss).
+        same numbers: the parameters do not change between rollout and loss). Latents are
+        carried as class indices (see :mod:`offboard.dreamer.onehot`).
 
-        Returns ``feat`` (N, H+1, F), ``action`` (N, H, A) (the action taken in each of the
-        first H states; the last state's action enters no loss) and ``policy`` parameters,
-        each (N, H, ...).
+        Returns ``feat`` (N, H+1, F) as a :class:`OneHotFeat`, ``action`` (N, H, A) (the
+        action taken in each of the first H states; the last state's action enters no loss)
+        and ``policy`` parameters, each (N, H, ...).
         """
         rssm, horizon = world_model.rssm, self.config.imag_horizon
-        with torch.no_grad():
-            feat = world_model.feat(deter, stoch)
-            feats = feat.new_empty(feat.shape[0], horizon + 1, feat.shape[-1])
-        actions, params = [], []
-        for step in range(horizon):
-            feats[:, step] = feat
-            step_params = self.policy(feat)
+        index = stoch.detach().argmax(-1)
+        deters, indices, actions, params = [deter], [index], [], []
+        for _ in range(horizon):
+            step_params = self.policy(OneHotFeat(deter, index, rssm.classes))
             with torch.no_grad():
                 action = self.policy.sample(tuple(p.detach() for p in step_params))
-                deter, stoch = rssm.imagine_step(deter, stoch, action.to(feat.dtype))
-                feat = world_model.feat(deter, stoch)
+                deter, index = rssm.imagine_step(deter, index, action.to(deter.dtype))
+            deters.append(deter)
+            indices.append(index)
             actions.append(action)
             params.append(step_params)
-        feats[:, horizon] = feat
+        feat = OneHotFeat(torch.stack(deters, 1), torch.stack(indices, 1), rssm.classes)
         stacked = tuple(torch.stack(group, 1) for group in zip(*params, strict=True))
-        return {"feat": feats, "action": torch.stack(actions, 1), "policy": stacked}
+        return {"feat": feat, "action": torch.stack(actions, 1), "policy": stacked}
 
-    def imagination_loss(self, world_model: WorldModel, feat: torch.Tensor,
+    def imagination_loss(self, world_model: WorldModel, feat: OneHotFeat,
                          action: torch.Tensor, params: tuple[torch.Tensor, ...],
                          ) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, float]]:
         """Policy and value losses (N, H) on imagined ``feat`` (N, H+1, F), ``action``
@@ -127,12 +128,13 @@ class ActorCritic(nn.Module):
         lambda-returns (N, H) and metrics."""
         config, horizon = self.config, feat.shape[1] - 1
         with torch.no_grad():  # rewards enter on steps 1..H; the start state's is unused
-            reward = functional.pad(world_model.reward(feat[:, 1:]), (1, 0))
+            reward = functional.pad(world_model.reward(feat.map(lambda t: t[:, 1:])), (1, 0))
             cont = world_model.cont(feat)
-            slow_feat = feat if config.slow_target else feat[:, :-1]
+            slow_feat = feat if config.slow_target else feat.map(lambda t: t[:, :-1])
             slow_pred = TwoHot(self.slow_value(slow_feat)).pred()
         value_logits = self.value(feat)
-        value = TwoHot(value_logits).pred().detach()
+        with torch.no_grad():
+            value = TwoHot(value_logits).pred()
         target_value = slow_pred if config.slow_target else value
         weight = torch.cumprod(cont, 1)
         returns = lambda_return(torch.zeros_like(cont), 1.0 - cont, reward, target_value,
@@ -144,9 +146,12 @@ class ActorCritic(nn.Module):
         entropy = self.policy.entropy(params)
         policy_loss = -weight[:, :-1] * (log_prob * advantage.detach() +
                                          config.actor_entropy * entropy)
-        head = TwoHot(value_logits[:, :-1])
-        value_loss = weight[:, :-1] * (head.loss(returns.detach()) +
-                                       config.slow_regularizer * head.loss(slow_pred[:, :horizon]))
+        # the loss on all H + 1 logits, the last step dropped afterwards: same numbers, and no
+        # backward through a slice of the (N, H + 1, bins) logits
+        slow_targets = functional.pad(slow_pred, (0, horizon + 1 - slow_pred.shape[1]))
+        value_loss = weight[:, :-1] * TwoHot(value_logits).mixed_loss(
+            (functional.pad(returns, (0, 1)), slow_targets),
+            (1.0, config.slow_regularizer))[:, :-1]
         metrics = {
             "imag/return_mean": float(returns.mean()), "imag/return_scale": float(scale),
             "imag/reward_mean": float(reward.mean()), "imag/cont_mean": float(cont.mean()),
@@ -159,7 +164,8 @@ class ActorCritic(nn.Module):
                           is_terminal: torch.Tensor, boot: torch.Tensor) -> torch.Tensor:
         """Critic loss (B, T-1) on the replayed trajectory.
 
-        Args: ``feat`` (B, T, F) posterior features (detached by the caller), ``reward``,
+        Args: ``feat`` (B, T, F) posterior features (not detached: as with DreamerV3's
+        ``repval_grad``, this loss also trains the world model), ``reward``,
         ``is_last``, ``is_terminal`` (B, T), ``boot`` (B, T) imagined returns from each state.
         """
         config = self.config
@@ -172,6 +178,6 @@ class ActorCritic(nn.Module):
         disc = 1.0 - 1.0 / config.return_horizon
         returns = lambda_return(last, term, reward.float(), target_value, boot, disc, config.lam)
         weight = 1.0 - last[:, :-1]
-        head = TwoHot(value_logits[:, :-1])
-        slow_loss = head.loss(slow_pred[:, :-1])
-        return weight * (head.loss(returns) + config.slow_regularizer * slow_loss)
+        losses = TwoHot(value_logits).mixed_loss((functional.pad(returns, (0, 1)), slow_pred),
+                                                 (1.0, config.slow_regularizer))
+        return weight * losses[:, :-1]

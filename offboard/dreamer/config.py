@@ -6,6 +6,7 @@ deviations are documented on the fields (``compute_dtype`` default, convolution 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from offboard.dreamer.errors import LearnerError
@@ -142,6 +143,9 @@ class DreamerConfig:
     """Upper bound of the bounded-normal policy's standard deviation."""
     compute_dtype: str = "bfloat16"
     """'bfloat16' (autocast, as DreamerV3 computes) or 'float32'. Parameters stay float32."""
+    device: str = "auto"
+    """Where modules, optimizer state and batches live: 'auto' (cuda when
+    ``torch.cuda.is_available()``, else cpu), 'cpu', 'cuda' or 'cuda:N'."""
     tune_allocator: bool = True
     """Keep freed memory in the heap (see :mod:`offboard.dreamer.runtime`); ~10x faster
     large-tensor ops on VMs with costly page faults. Process-wide."""
@@ -159,6 +163,9 @@ class DreamerConfig:
         if self.batch_size < 1 or self.batch_length < 2 or self.imag_horizon < 1:
             raise LearnerError(f"need batch_size >= 1, batch_length >= 2, imag_horizon >= 1; got "
                                f"{self.batch_size}, {self.batch_length}, {self.imag_horizon}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise LearnerError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', "
+                               f"got {self.device!r}")
         size = PRESETS[self.preset]
         if size.deter % size.blocks:
             raise LearnerError(f"deter {size.deter} is not a multiple of blocks {size.blocks}")

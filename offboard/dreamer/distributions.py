@@ -12,6 +12,7 @@ All reductions are in float32.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch.nn import functional
@@ -28,43 +29,71 @@ def symexp(x: torch.Tensor) -> torch.Tensor:
 
 
 class TwoHot:
-    """Symexp two-hot distribution over logits ``(..., bins)``."""
+    """Symexp two-hot distribution over logits ``(..., bins)`` (any float dtype; the
+    softmax and the losses are computed in float32)."""
 
     def __init__(self, logits: torch.Tensor, low: float = -20.0, high: float = 20.0) -> None:
-        self.logits = logits.float()
+        self.logits = logits
         self.bins = symmetric_bins(low, high, logits.shape[-1], logits.device)
-        self._log_probs: torch.Tensor | None = None
+        self.symmetric = low == -high
 
     def pred(self) -> torch.Tensor:
         """Expected value ``(...)``, summed symmetrically so uniform logits give exactly 0."""
-        probs = torch.softmax(self.logits, -1)
-        middle = (probs.shape[-1] - 1) // 2
-        weighted = probs * self.bins
-        lower = weighted[..., :middle].flip(-1)
-        upper = weighted[..., -middle:]
-        total = (lower + upper).sum(-1) + weighted[..., middle:-middle].sum(-1)
+        probs = torch.softmax(self.logits, -1, dtype=torch.float32)
+        half, bins = (probs.shape[-1] - 1) // 2, self.bins
+        with torch.autocast(probs.device.type, enabled=False):  # float32 products
+            if not self.symmetric:
+                return symexp(probs @ bins)
+            # antisymmetric bins: upper bins times (p_upper - p_lower mirrored), exactly 0
+            # for uniform logits (a plain sum accumulates rounding errors left to right)
+            paired = probs[..., -half:] - probs[..., :half].flip(-1)
+            total = paired @ bins[-half:] + probs[..., half:-half] @ bins[half:-half]
         return symexp(total)
 
-    def log_probs(self) -> torch.Tensor:
-        """Log-softmax of the logits (..., bins), computed once per instance."""
-        if self._log_probs is None:
-            self._log_probs = torch.log_softmax(self.logits, -1)
-        return self._log_probs
-
     def loss(self, target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy ``(...)`` against the two-hot encoding of ``symlog(target)``.
+        """Cross-entropy ``(...)`` against the two-hot encoding of ``symlog(target)``."""
+        return self.mixed_loss((target,), (1.0,))
 
-        Gathers the two neighbouring bins instead of materialising the (..., bins) encoding.
+    def mixed_loss(self, targets: Sequence[torch.Tensor],
+                   scales: Sequence[float]) -> torch.Tensor:
+        """``sum_i scales[i] * loss(targets[i])`` ``(...)`` in one pass over the logits; the
+        targets (...) are constants (no gradient flows into them).
+
+        Gathers the two neighbouring bins of every target instead of materialising the
+        (..., bins) encodings; the backward is ``total * softmax - scattered weights``.
         """
-        bins = self.bins
-        x = symlog(target.float()).clamp(bins[0], bins[-1]).contiguous()
-        upper = torch.searchsorted(bins, x, right=True).clamp(1, len(bins) - 1)
-        lower = upper - 1
-        weight_upper = ((x - bins[lower]) / (bins[upper] - bins[lower])).clamp(0.0, 1.0)
-        log_probs = self.log_probs()
-        log_lower = log_probs.gather(-1, lower.unsqueeze(-1)).squeeze(-1)
-        log_upper = log_probs.gather(-1, upper.unsqueeze(-1)).squeeze(-1)
-        return -((1.0 - weight_upper) * log_lower + weight_upper * log_upper)
+        bins, indices, weights = self.bins, [], []
+        for target, scale in zip(targets, scales, strict=True):
+            x = symlog(target.detach().float()).clamp(bins[0], bins[-1]).contiguous()
+            upper = torch.searchsorted(bins, x, right=True).clamp(1, len(bins) - 1)
+            lower = upper - 1
+            weight_upper = ((x - bins[lower]) / (bins[upper] - bins[lower])).clamp(0.0, 1.0)
+            indices += [lower, upper]
+            weights += [scale * (1.0 - weight_upper), scale * weight_upper]
+        return _TwoHotCrossEntropy.apply(self.logits, torch.stack(indices, -1),
+                                         torch.stack(weights, -1))
+
+
+class _TwoHotCrossEntropy(torch.autograd.Function):
+    """``loss = sum(w) * logsumexp(x) - sum_j w_j x[i_j]`` over the last axis of logits ``x``
+    (..., K), indices ``i`` and weights ``w`` (..., J); float32 result (...)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, logits: torch.Tensor,
+                index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.log_softmax(logits, -1, dtype=torch.float32)
+        ctx.save_for_backward(log_probs, index, weight)
+        ctx.logits_dtype = logits.dtype
+        return -(log_probs.gather(-1, index) * weight).sum(-1)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx,
+                 grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        log_probs, index, weight = ctx.saved_tensors
+        grad = grad.unsqueeze(-1)
+        grad_logits = torch.exp(log_probs).mul_(grad * weight.sum(-1, keepdim=True))
+        grad_logits.scatter_add_(-1, index, -(grad * weight))
+        return grad_logits.to(ctx.logits_dtype), None, None
 
 
 def symmetric_bins(low: float, high: float, count: int,
@@ -100,18 +129,17 @@ def unimix_logits(logits: torch.Tensor, unimix: float) -> torch.Tensor:
     return torch.log(unimix_probs(logits, unimix))
 
 
-def inverse_cdf_one_hot(probs: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """One-hot categorical samples ``(..., C)`` by inverse CDF (one uniform per categorical).
+def inverse_cdf_index(probs: torch.Tensor) -> torch.Tensor:
+    """Class indices ``(...)`` (int64) sampled by inverse CDF from probabilities ``(..., C)``
+    (one uniform per categorical).
 
     Several times cheaper than Gumbel-max on a CPU (no logarithms, C times fewer random
     numbers); used where no noise input has to be shared with an exported graph.
     """
     classes = probs.shape[-1]
-    upper = torch.triu(torch.ones(classes, classes, device=probs.device))
-    cdf = probs.float() @ upper
+    cdf = torch.cumsum(probs.float(), -1)  # float32 (a matmul would run in bfloat16 under autocast)
     uniform = torch.rand(*probs.shape[:-1], 1, device=probs.device) * cdf[..., -1:]
-    index = (cdf < uniform).sum(-1).clamp(max=classes - 1)
-    return one_hot(index, classes, dtype)
+    return (cdf < uniform).sum(-1).clamp(max=classes - 1)
 
 
 def gumbel_argmax(log_probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:

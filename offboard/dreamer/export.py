@@ -20,6 +20,7 @@ and ``outputs`` (comma-separated names in order). Opset 18, one file, no externa
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import warnings
@@ -52,19 +53,22 @@ def input_names(agent: Agent, mode: bool) -> list[str]:
 
 
 def example_inputs(agent: Agent, mode: bool, seed: int = 0) -> list[torch.Tensor]:
-    """Valid example inputs (batch 1) in :func:`input_names` order."""
+    """Valid example inputs (batch 1, CPU) in :func:`input_names` order."""
     rng = np.random.default_rng(seed)
     spaces = agent.env_spec.observation
     obs = [torch.as_tensor(spaces[k].sample(rng)[None]) for k in agent.obs_keys]
-    carry = agent.initial_carry(1)
+    carry = {k: v.cpu() for k, v in agent.initial_carry(1).items()}
     state = [carry["deter"], carry["stoch"], carry["prev_action"], torch.ones(1)]
     noise = [] if mode else agent.noise(1, torch.Generator().manual_seed(seed))
     return [*obs, *state, *noise]
 
 
 def export_onnx(agent: Agent, mode: bool = False, policy_version: int = 0) -> bytes:
-    """Serialized ONNX model of the acting step (``mode``: argmax/mean instead of sampling)."""
-    module = agent.acting_step(mode).eval()
+    """Serialized ONNX model of the acting step (``mode``: argmax/mean instead of sampling).
+
+    Exports a float32 CPU copy of the acting step, so the agent may live on any device.
+    """
+    module = copy.deepcopy(agent.acting_step(mode)).to("cpu", torch.float32).eval()
     names = input_names(agent, mode)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -18,20 +18,28 @@ are mixed with 1 % uniform. Samples are straight-through one-hots. ``observe`` z
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
-from torch.nn import functional
 
+from offboard.dreamer.deferred import DeferredWeights
 from offboard.dreamer.distributions import (
     categorical_kl,
     gumbel_argmax,
-    inverse_cdf_one_hot,
+    inverse_cdf_index,
     one_hot,
     straight_through,
     unimix_logits,
     unimix_probs,
 )
 from offboard.dreamer.layers import MLP, BlockLinear, Dense, RMSNorm, linear
+from offboard.dreamer.onehot import OneHotFeat
+
+#: linear layers of the filter step whose weight gradients are deferred (see
+#: :mod:`offboard.dreamer.deferred`): one product over all steps instead of one per step.
+DEFERRED = ("in_deter", "in_stoch", "gru_hidden_input", "post_deter", "post_logits")
 
 
 class RSSM(nn.Module):
@@ -56,6 +64,7 @@ class RSSM(nn.Module):
         self.post_embed = linear(embed_dim, hidden, bias=False)
         self.post_norm = RMSNorm(hidden)
         self.post_logits = linear(hidden, stoch * classes)
+        self._deferred: dict[str, DeferredWeights] | None = None
 
     @property
     def feat_dim(self) -> int:
@@ -72,15 +81,18 @@ class RSSM(nn.Module):
         action = action / torch.clamp(torch.abs(action), min=1.0).detach()
         return self.in_action(action)
 
-    def core(self, deter: torch.Tensor, stoch: torch.Tensor,
+    def core(self, deter: torch.Tensor, stoch: torch.Tensor | OneHotFeat,
              action_hidden: torch.Tensor) -> torch.Tensor:
-        """GRU step: ``deter`` (N, D), ``stoch`` (N, S, C), projected action (N, hidden) ->
-        new ``deter`` (N, D)."""
-        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch.flatten(1)), action_hidden], -1)
-        hidden = self.gru_hidden_deter(deter) + self.gru_hidden_input(x)
-        hidden = functional.silu(self.gru_hidden_norm(hidden))  # flat over all blocks
+        """GRU step: ``deter`` (N, D), ``stoch`` (N, S, C) (or its indices as a
+        :class:`OneHotFeat` with empty ``dense``), projected action (N, hidden) -> new
+        ``deter`` (N, D)."""
+        stoch_input = stoch if isinstance(stoch, OneHotFeat) else stoch.flatten(1)
+        x = torch.cat([self._dense("in_deter", deter), self._dense("in_stoch", stoch_input),
+                       action_hidden], -1)
+        hidden = self.gru_hidden_deter(deter) + self._linear("gru_hidden_input", x)
+        hidden = self.gru_hidden_norm.silu(hidden)  # flat over all blocks
         gates = self.gru_gates(hidden).reshape(deter.shape[0], self.blocks, 3, -1)
-        reset, cand, update = (gates[:, :, i].reshape(deter.shape[0], -1) for i in range(3))
+        reset, cand, update = (gate.reshape(deter.shape[0], -1) for gate in gates.unbind(2))
         cand = torch.tanh(torch.sigmoid(reset) * cand)
         update = torch.sigmoid(update - 1.0)
         return update * cand + (1.0 - update) * deter.to(cand.dtype)
@@ -94,29 +106,35 @@ class RSSM(nn.Module):
         logits = self.prior_logits(self.prior_net(deter))
         return unimix_probs(logits.unflatten(-1, (self.stoch, self.classes)), self.unimix)
 
-    def imagine_step(self, deter: torch.Tensor, stoch: torch.Tensor,
+    def imagine_step(self, deter: torch.Tensor, index: torch.Tensor,
                      action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One prior step without gradients: (``deter`` (N, D), ``stoch`` (N, S, C)) and
-        ``action`` (N, A) -> next (``deter``, one-hot ``stoch`` sampled by inverse CDF)."""
+        """One prior step without gradients: ``deter`` (N, D), ``stoch`` as class indices
+        ``index`` (N, S) and ``action`` (N, A) -> next ``deter`` and ``index`` (sampled by
+        inverse CDF)."""
+        stoch = OneHotFeat(deter[:, :0], index, self.classes)
         deter = self.core(deter, stoch, self.action_input(action))
-        return deter, inverse_cdf_one_hot(self.prior_probs(deter), deter.dtype)
+        return deter, inverse_cdf_index(self.prior_probs(deter))
 
     def posterior(self, deter: torch.Tensor, embed_hidden: torch.Tensor) -> torch.Tensor:
         """Posterior log-probabilities (N, S, C) from ``deter`` (N, D) and the projected
         embedding (N, hidden) (see :meth:`embed_input`)."""
-        x = functional.silu(self.post_norm(self.post_deter(deter) + embed_hidden))
-        logits = self.post_logits(x).unflatten(-1, (self.stoch, self.classes))
+        x = self.post_norm.silu(self._linear("post_deter", deter) + embed_hidden)
+        logits = self._linear("post_logits", x).unflatten(-1, (self.stoch, self.classes))
         return unimix_logits(logits, self.unimix)
 
     def embed_input(self, embed: torch.Tensor) -> torch.Tensor:
         """Embedding part of the posterior's first layer, (..., E) -> (..., hidden)."""
         return self.post_embed(embed)
 
-    def sample(self, log_probs: torch.Tensor, uniform: torch.Tensor | None = None) -> torch.Tensor:
-        """Straight-through one-hot sample (..., S, C); Gumbel noise from ``uniform`` if given."""
-        if uniform is None:
-            uniform = torch.rand_like(log_probs)
-        index = gumbel_argmax(log_probs.detach(), uniform)
+    def sample(self, log_probs: torch.Tensor, uniform: torch.Tensor | None = None,
+               gumbel: torch.Tensor | None = None) -> torch.Tensor:
+        """Straight-through one-hot sample (..., S, C) by Gumbel-max: ``gumbel`` noise if given,
+        else from ``uniform`` (drawn here if not given)."""
+        if gumbel is not None:
+            index = torch.argmax(log_probs.detach() + gumbel, -1)
+        else:
+            uniform = torch.rand_like(log_probs) if uniform is None else uniform
+            index = gumbel_argmax(log_probs.detach(), uniform)
         sample = one_hot(index, self.classes)
         return straight_through(sample, log_probs) if log_probs.requires_grad else sample
 
@@ -138,18 +156,58 @@ class RSSM(nn.Module):
         embed_hidden = self.embed_input(embed)
         return self._filter(embed_hidden, action_hidden, keep, state["deter"], state["stoch"])
 
+    def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Linear layer ``name`` on ``x``, with deferred weight gradients inside the filter."""
+        deferred = self._deferred.get(name) if self._deferred else None
+        return deferred.linear(x) if deferred is not None else getattr(self, name)(x)
+
+    def _dense(self, name: str, x: torch.Tensor | OneHotFeat) -> torch.Tensor:
+        """Dense layer ``name`` (linear, RMSNorm, SiLU) on ``x``, like :meth:`_linear`."""
+        layer = getattr(self, name)
+        deferred = self._deferred.get(name) if self._deferred else None
+        if deferred is not None and isinstance(x, torch.Tensor):
+            return layer.norm.silu(deferred.linear(x))
+        return layer(x)
+
+    @contextlib.contextmanager
+    def _deferring(self) -> Iterator[None]:
+        """Within: the step layers of :data:`DEFERRED` use :class:`DeferredWeights`."""
+        if not torch.is_grad_enabled():
+            yield
+            return
+        layers = {name: getattr(self, name) for name in DEFERRED}
+        layers = {name: getattr(layer, "linear", layer) for name, layer in layers.items()}
+        self._deferred = {name: DeferredWeights(layer.weight, layer.bias)
+                          for name, layer in layers.items()}
+        try:
+            yield
+        finally:
+            self._deferred = None
+
     def _filter(self, embed_hidden: torch.Tensor, action_hidden: torch.Tensor,
                 keep: torch.Tensor, deter: torch.Tensor,
                 stoch: torch.Tensor) -> dict[str, torch.Tensor]:
         """The sequential part of :meth:`observe` (measured: running it in float32 instead of
         the compute dtype made no difference in speed)."""
+        with self._deferring():
+            return self._filter_loop(embed_hidden, action_hidden, keep, deter, stoch)
+
+    def _filter_loop(self, embed_hidden: torch.Tensor, action_hidden: torch.Tensor,
+                     keep: torch.Tensor, deter: torch.Tensor,
+                     stoch: torch.Tensor) -> dict[str, torch.Tensor]:
         deters, stochs, posts = [], [], []
+        batch, length = keep.shape
+        # the Gumbel noise of all steps at once (fewer small ops in the sequential loop)
+        uniform = torch.rand(batch, length, self.stoch, self.classes, device=keep.device)
+        gumbel = -torch.log(-torch.log(uniform.clamp(torch.finfo(torch.float32).tiny,
+                                                      1.0 - 1e-7)))
         # unbind once: indexing [:, t] per step would make the backward allocate and fill a
         # full (B, T, ...) gradient for every step
         steps = zip(embed_hidden.unbind(1), action_hidden.unbind(1),
-                    keep.unsqueeze(-1).unbind(1), strict=True)
-        for embed_t, action_t, mask in steps:
-            deter, stoch, post = self.filter_step(deter, stoch, action_t, embed_t, mask)
+                    keep.unsqueeze(-1).unbind(1), gumbel.unbind(1), strict=True)
+        for embed_t, action_t, mask, gumbel_t in steps:
+            deter, stoch, post = self.filter_step(deter, stoch, action_t, embed_t, mask,
+                                                  gumbel_t)
             deters.append(deter)
             stochs.append(stoch)
             posts.append(post)
@@ -157,17 +215,19 @@ class RSSM(nn.Module):
                 "post": torch.stack(posts, 1)}
 
     def filter_step(self, deter: torch.Tensor, stoch: torch.Tensor, action_hidden: torch.Tensor,
-                    embed_hidden: torch.Tensor,
-                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    embed_hidden: torch.Tensor, mask: torch.Tensor,
+                    gumbel: torch.Tensor | None = None,
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One posterior step: masked core step, posterior, straight-through sample.
 
         Args: ``deter`` (N, D), ``stoch`` (N, S, C), projected action and embedding
-        (N, hidden), ``mask`` (N, 1) (0 where ``is_first``).
+        (N, hidden), ``mask`` (N, 1) (0 where ``is_first``), optional Gumbel noise (N, S, C)
+        for the sample (drawn here if not given).
         Returns new ``deter`` (N, D), ``stoch`` (N, S, C), posterior log-probs (N, S, C).
         """
         deter = self.core(deter * mask, stoch * mask.unsqueeze(-1), action_hidden)
         post = self.posterior(deter, embed_hidden)
-        return deter, self.sample(post), post
+        return deter, self.sample(post, gumbel=gumbel), post
 
     def kl_losses(self, post: torch.Tensor, prior: torch.Tensor,
                   free_nats: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Process-level settings that decide the learner's CPU speed.
+"""Process-level settings: the compute device, and the allocator that decides CPU speed.
 
 On the VMs this project runs on, a page fault is expensive: glibc returns large freed blocks to
 the kernel (``mmap``/``trim``), so every large temporary tensor (e.g. 16 MB activations of the
@@ -12,6 +12,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+
+import torch
+
+from offboard.dreamer.errors import LearnerError
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +46,17 @@ def tune_allocator(threshold_bytes: int = 1 << 30) -> bool:
     _tuned = applied
     logger.debug("malloc thresholds raised to %d bytes: %s", threshold_bytes, applied)
     return applied
+
+
+def resolve_device(name: str) -> torch.device:
+    """``'auto'`` -> cuda when available, else cpu; ``'cpu'``, ``'cuda'``, ``'cuda:N'`` as
+    given. Raises :class:`LearnerError` for a CUDA device this process cannot use."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise LearnerError(f"device {name!r} requested but this process sees {count} "
+                               f"CUDA device(s)")
+    return device

@@ -11,6 +11,7 @@ from offboard.dreamer.distributions import (
     bounded_normal,
     categorical_kl,
     gumbel_argmax,
+    inverse_cdf_index,
     normal_entropy,
     normal_log_prob,
     one_hot,
@@ -82,3 +83,28 @@ def test_bounded_normal_ranges_and_density() -> None:
     x = torch.tensor([0.3, -0.2, 0.9])
     assert torch.allclose(normal_log_prob(x, mean, std), reference.log_prob(x).sum(), atol=1e-5)
     assert torch.allclose(normal_entropy(std), reference.entropy().sum(), atol=1e-5)
+
+
+def test_two_hot_mixed_loss_matches_dense_cross_entropy_and_gradient() -> None:
+    logits = torch.randn(6, 4, 255, dtype=torch.float64, requires_grad=True)
+    first, second = 30.0 * torch.randn(6, 4), 3.0 * torch.randn(6, 4)
+    loss = TwoHot(logits).mixed_loss((first, second), (1.0, 0.5))
+    (grad,) = torch.autograd.grad((loss * torch.arange(4.0)).sum(), logits)
+    dense_logits = logits.detach().clone().requires_grad_()
+    bins = torch.linspace(-20, 20, 255)
+    log_probs = torch.log_softmax(dense_logits, -1)
+    dense = -sum(scale * (two_hot(symlog(target), bins) * log_probs).sum(-1)
+                 for target, scale in ((first, 1.0), (second, 0.5)))
+    (dense * torch.arange(4.0)).sum().backward()
+    assert loss.dtype == torch.float32
+    assert torch.allclose(loss.double(), dense, rtol=1e-4, atol=1e-4)
+    assert torch.allclose(grad, dense_logits.grad, atol=1e-5)
+    assert torch.allclose(TwoHot(logits).loss(first), loss - 0.5 * TwoHot(logits).loss(second))
+
+
+def test_inverse_cdf_keeps_rare_class_frequencies_under_bfloat16_autocast() -> None:
+    probs = torch.tensor([0.499, 0.499, 0.002]).expand(200_000, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        index = inverse_cdf_index(probs)
+    frequency = float((index == 2).float().mean())
+    assert abs(frequency - 0.002) < 0.0005, frequency
