@@ -90,14 +90,14 @@ class Onboard:
     """Robot + runtime + policy verifier + (optional) link, wired together."""
 
     def __init__(self, config: OnboardConfig) -> None:
+        # onnxruntime is imported here, before the loop runs: its first import in the verifier
+        # thread holds the GIL for ~0.1 s and stalled the control loop past the firmware
+        # watchdog (tests/test_end_to_end.py caught it).
+        import onnxruntime  # noqa: F401
+
         from onboard.policy_updates import PolicyUpdater
         from shared.keys import load_verify_key
 
-        import onnxruntime  # noqa: F401  (see below)
-
-        # Imported here, before the loop runs: a first import in the verifier thread holds the
-        # GIL for ~0.1 s and stalled the control loop past the firmware watchdog
-        # (tests/test_end_to_end.py caught it).
         self.config = config
         self.robot = build_robot(config.robot, config.runtime.hz)
         spec = self.robot.spec

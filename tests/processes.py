@@ -8,6 +8,7 @@ log line, SIGTERM with the exit code, SIGKILL, and the collected output for fail
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -37,10 +38,8 @@ def child_environment() -> dict[str, str]:
 def _renice(increment: int) -> None:
     """Change this (forked, not yet exec'd) process's nice value; a refused raise of priority
     (not root) leaves it unchanged."""
-    try:
+    with contextlib.suppress(PermissionError):
         os.nice(increment)
-    except PermissionError:
-        pass
 
 
 class Process:
@@ -72,7 +71,7 @@ class Process:
         for reader in self._readers:
             reader.start()
 
-    def _collect(self, pipe, lines: list[str]) -> None:  # noqa: ANN001 (text pipe)
+    def _collect(self, pipe, lines: list[str]) -> None:
         for line in pipe:
             with self._changed:
                 lines.append(line.rstrip("\n"))

@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from offboard.replay.config import ReplayConfig
 from offboard.replay.store import Replay
