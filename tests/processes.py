@@ -35,11 +35,17 @@ def child_environment() -> dict[str, str]:
             "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "PYTHONUNBUFFERED": "1"}
 
 
-def _renice(increment: int) -> None:
-    """Change this (forked, not yet exec'd) process's nice value; a refused raise of priority
-    (not root) leaves it unchanged."""
+def _prioritise(niceness: int, realtime: bool) -> None:
+    """In the forked, not yet exec'd child: SCHED_FIFO at priority 10 when ``realtime`` and
+    permitted, else ``niceness`` added to the nice value (a refused raise is ignored)."""
+    if realtime:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+            return
+        except (PermissionError, AttributeError):
+            pass
     with contextlib.suppress(PermissionError):
-        os.nice(increment)
+        os.nice(niceness)
 
 
 class Process:
@@ -52,16 +58,20 @@ class Process:
         python: the interpreter (default: this one).
         niceness: added to the child's nice value: positive for a trainer sharing the robot's
             cores, negative (where permitted) for the robot side.
+        realtime: run the child under SCHED_FIFO where permitted (as a robot computer runs its
+            control process); ``niceness`` applies where it is not.
     """
 
     def __init__(self, name: str, module: str, args: Sequence[str],
-                 python: str = sys.executable, niceness: int = 0) -> None:
+                 python: str = sys.executable, niceness: int = 0,
+                 realtime: bool = False) -> None:
         self.name = name
         self.command = [python, "-m", module, *args]
         self.popen = subprocess.Popen(
             self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             env=child_environment(), start_new_session=True,
-            preexec_fn=(lambda: _renice(niceness)) if niceness else None)
+            preexec_fn=(lambda: _prioritise(niceness, realtime)) if niceness or realtime
+            else None)
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._changed = threading.Condition()
