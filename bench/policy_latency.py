@@ -44,7 +44,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tight-steps", type=int, default=2000, help="tight calls per engine")
     parser.add_argument("--obs-dim", type=int, default=16)
     parser.add_argument("--act-dim", type=int, default=12)
+    parser.add_argument("--realtime", action="store_true",
+                        help="run under SCHED_FIFO (as a robot runs its control process; needs "
+                             "the permission, else a warning and normal scheduling)")
     return parser.parse_args()
+
+
+def use_realtime() -> bool:
+    """Switch this process to SCHED_FIFO priority 10; False when not permitted."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except (PermissionError, AttributeError) as error:
+        print(f"warning: SCHED_FIFO refused ({error}); normal scheduling")
+        return False
+    return True
 
 
 def quadruped_spec(obs_dim: int, act_dim: int) -> EnvSpec:
@@ -64,9 +77,10 @@ def observations(spec: EnvSpec, count: int) -> list[dict[str, np.ndarray]]:
 
 
 def time_calls(step: Callable[[dict[str, np.ndarray]], object],
-               obs: list[dict[str, np.ndarray]], period: float) -> np.ndarray:
-    """Seconds per call; ``period`` > 0 sleeps until the next absolute deadline between calls."""
-    durations = np.empty(len(obs))
+               obs: list[dict[str, np.ndarray]], period: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wall and thread-CPU seconds per call (N,) each; ``period`` > 0 sleeps until the next
+    absolute deadline between calls. Wall much above CPU means the thread was preempted."""
+    wall, cpu = np.empty(len(obs)), np.empty(len(obs))
     deadline = time.perf_counter()
     for index, observation in enumerate(obs):
         if period > 0:
@@ -74,10 +88,11 @@ def time_calls(step: Callable[[dict[str, np.ndarray]], object],
             pause = deadline - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         step(observation)
-        durations[index] = time.perf_counter() - start
-    return durations
+        wall[index] = time.perf_counter() - start
+        cpu[index] = time.thread_time() - cpu_start
+    return wall, cpu
 
 
 def torch_step(agent: Agent) -> Callable[[dict[str, np.ndarray]], object]:
@@ -93,12 +108,14 @@ def torch_step(agent: Agent) -> Callable[[dict[str, np.ndarray]], object]:
     return step
 
 
-def figures(durations: np.ndarray) -> dict[str, float]:
-    """p50/p99/max in microseconds."""
-    micro = durations * 1e6
-    return {"p50_us": round(float(np.percentile(micro, 50)), 1),
-            "p99_us": round(float(np.percentile(micro, 99)), 1),
-            "max_us": round(float(micro.max()), 1)}
+def figures(timings: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
+    """Wall p50/p99/max and thread-CPU p50/p99 in microseconds."""
+    wall, cpu = (durations * 1e6 for durations in timings)
+    return {"p50_us": round(float(np.percentile(wall, 50)), 1),
+            "p99_us": round(float(np.percentile(wall, 99)), 1),
+            "max_us": round(float(wall.max()), 1),
+            "cpu_p50_us": round(float(np.percentile(cpu, 50)), 1),
+            "cpu_p99_us": round(float(np.percentile(cpu, 99)), 1)}
 
 
 def measure(preset: str, args: argparse.Namespace) -> dict[str, object]:
@@ -129,7 +146,9 @@ def report(result: dict[str, object]) -> None:
         for kind in ("paced", "tight"):
             numbers = result[f"{name}_{kind}"]
             print(f"  {name:12s} {kind:6s} p50 {numbers['p50_us']:8.1f} us  "
-                  f"p99 {numbers['p99_us']:8.1f} us  max {numbers['max_us']:8.1f} us")
+                  f"p99 {numbers['p99_us']:8.1f} us  max {numbers['max_us']:8.1f} us  "
+                  f"(thread CPU p50 {numbers['cpu_p50_us']:.1f}, p99 "
+                  f"{numbers['cpu_p99_us']:.1f} us)")
     print(f"  onnxruntime vs torch (p50): paced {result['speedup_paced_p50']}x, "
           f"tight {result['speedup_tight_p50']}x")
 
@@ -144,6 +163,7 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    realtime = use_realtime() if args.realtime else False
     load_before = load_average()
     results = [measure(preset, args) for preset in args.presets.split(",")]
     for result in results:
@@ -158,8 +178,9 @@ def main() -> None:
                   f"{goals['goal_p99_paced_met']}; >= {GOAL_SPEEDUP}x torch: "
                   f"{goals['goal_speedup_met']}")
     load_after = load_average()
-    print(f"load: before {load_before}, after {load_after} (1 onnxruntime / 1 torch thread)")
-    print(json.dumps({"hz": args.hz, "results": results, **goals,
+    print(f"load: before {load_before}, after {load_after} (1 onnxruntime / 1 torch thread, "
+          f"{'SCHED_FIFO' if realtime else 'normal scheduling'})")
+    print(json.dumps({"hz": args.hz, "realtime": realtime, "results": results, **goals,
                       "load_before": load_before, "load_after": load_after}))
 
 
