@@ -33,14 +33,21 @@ ONBOARD_MODULES = ("onboard.batcher", "onboard.cli", "onboard.clock", "onboard.c
 
 #: Run inside the onboard-only environment: a fake robot, the runtime, the policy, timings.
 PROBE = r'''
-import json, resource, sys, time
+import json, sys, time
 started = float(sys.argv[1])
+
+def memory_mb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+
 import_start = time.perf_counter()
 import numpy as np
 from onboard.policy import load_policy
 from onboard.runtime import Runtime, RuntimeConfig
 from shared.spec import EnvSpec
 imported = time.perf_counter() - import_start
+rss_imported = memory_mb("VmRSS")
 spec = EnvSpec.from_canonical(json.loads(open(sys.argv[2]).read()))
 
 class Robot:
@@ -69,9 +76,11 @@ class Robot:
 first_action = [None]
 runtime = Runtime(Robot(), RuntimeConfig(hz=float(sys.argv[4]), mode="sample"))
 runtime.offer_policy(load_policy(open(sys.argv[3], "rb").read(), spec, 1))
+rss_loaded = memory_mb("VmRSS")
 summary = runtime.run(max_ticks=int(sys.argv[5]))
 print(json.dumps({"first_action_s": first_action[0] - started, "import_s": imported,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_after_imports_mb": rss_imported, "rss_after_policy_load_mb": rss_loaded,
+                  "rss_mb": memory_mb("VmRSS"), "peak_rss_mb": memory_mb("VmHWM"),
                   "torch_loaded": "torch" in sys.modules, "policy_swaps": summary["policy_swaps"],
                   "overruns": summary["loop"]["overruns"],
                   "infer_p99_ms": summary["infer"]["p99_ms"]}))
@@ -187,8 +196,10 @@ def main() -> None:
     print(f"  biggest: {', '.join(f'{name} {mb} MB' for name, mb in top)}")
     print(f"  runtime with a {args.preset} policy at {args.hz:.0f} Hz: first action "
           f"{figures['first_action_s'] * 1e3:.0f} ms after start (imports "
-          f"{figures['import_s'] * 1e3:.0f} ms), RSS {figures['rss_mb']:.0f} MB after "
-          f"{args.ticks} ticks, torch loaded: {figures['torch_loaded']}")
+          f"{figures['import_s'] * 1e3:.0f} ms), torch loaded: {figures['torch_loaded']}")
+    print(f"  RSS after imports {figures['rss_after_imports_mb']:.0f} MB, after the policy "
+          f"load {figures['rss_after_policy_load_mb']:.0f} MB, after {args.ticks} ticks "
+          f"{figures['rss_mb']:.0f} MB (peak {figures['peak_rss_mb']:.0f} MB)")
     print(f"  load average {result['loadavg1']:.2f} on {os.cpu_count()} cores")
     print(json.dumps(result))
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,3 +38,14 @@ def test_control_loop_runs_without_a_trainer() -> None:
                         "--trainer-env", "")
     assert figures["ticks"] == 100 and figures["policy_swaps"] == 1, figures
     assert figures["trainer"] == "none" and figures["jitter_p99_ms"] >= 0
+
+
+@pytest.mark.slow
+def test_onboard_only_environment_has_no_torch_and_imports_everything() -> None:
+    """A fresh venv with only the ``onboard`` extra (pip; about a minute): no torch, every
+    onboard module imports, the runtime acts with an exported policy."""
+    figures = run_bench("onboard_footprint", "--preset", "debug", "--ticks", "20", timeout=900)
+    assert figures["torch_installed"] is False and figures["torch_imported"] is False, figures
+    assert figures["import_failures"] == {} and figures["torch_loaded"] is False, figures
+    assert figures["policy_swaps"] == 1 and 0 < figures["first_action_s"] < 30, figures
+    assert 0 < figures["rss_mb"] < 1000 and figures["site_packages_mb"] > 0, figures
