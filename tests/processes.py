@@ -35,12 +35,12 @@ def child_environment() -> dict[str, str]:
             "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "PYTHONUNBUFFERED": "1"}
 
 
-def _prioritise(niceness: int, realtime: bool) -> None:
-    """In the forked, not yet exec'd child: SCHED_FIFO at priority 10 when ``realtime`` and
+def _prioritise(niceness: int, realtime: int) -> None:
+    """In the forked, not yet exec'd child: SCHED_FIFO at priority ``realtime`` (> 0) when
     permitted, else ``niceness`` added to the nice value (a refused raise is ignored)."""
     if realtime:
         try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(realtime))
             return
         except (PermissionError, AttributeError):
             pass
@@ -58,13 +58,15 @@ class Process:
         python: the interpreter (default: this one).
         niceness: added to the child's nice value: positive for a trainer sharing the robot's
             cores, negative (where permitted) for the robot side.
-        realtime: run the child under SCHED_FIFO where permitted (as a robot computer runs its
-            control process); ``niceness`` applies where it is not.
+        realtime: run the child under SCHED_FIFO at this priority (0: not) where permitted (as
+            a robot computer runs its control process); ``niceness`` applies where it is not.
+            A FIFO thread runs until it blocks: a process that must never wait (a simulated
+            microcontroller) needs a higher priority than one with CPU-heavy threads.
     """
 
     def __init__(self, name: str, module: str, args: Sequence[str],
                  python: str = sys.executable, niceness: int = 0,
-                 realtime: bool = False) -> None:
+                 realtime: int = 0) -> None:
         self.name = name
         self.command = [python, "-m", module, *args]
         self.popen = subprocess.Popen(
