@@ -62,7 +62,7 @@ def build_robot(config: RobotConfig, hz: float) -> Robot:
 
         return FirmwareRobot(FirmwareRobotConfig(
             port=config.port, task=config.task, control_hz=hz, camera=config.camera,
-            baud=config.baud, seed=config.seed))
+            baud=config.baud, seed=config.seed, silence_periods=config.silence_periods))
     if config.kind == "sim":
         from firmware_bridge.sim.tasks import make_env as make_sim_env
 

@@ -24,6 +24,8 @@ class RobotConfig:
         env: environment name for ``kind = "env"`` (``dmc:cartpole_swingup``, ``gym:...``).
         baud: serial line rate.
         seed: seed of resets and of the in-process simulation.
+        silence_periods: ``firmware``: a STATE older than this many control periods is a fault
+            (e-stop); raise it on a loaded host where the serial path itself can lag.
     """
 
     kind: Literal["firmware", "sim", "env"] = "firmware"
@@ -33,6 +35,7 @@ class RobotConfig:
     env: str = ""
     baud: int = 1_000_000
     seed: int = 0
+    silence_periods: float = 2.0
 
 
 @dataclass(frozen=True)
