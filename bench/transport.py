@@ -9,6 +9,11 @@ per second (first record() to the last ACK). Baseline in the same run: the same 
 frames pushed DEALER -> ROUTER with no spool, no replay and no ACK (the ratio shows what
 durability costs).
 
+With ``--learner PRESET`` the throughput is measured a second time with a real learner thread
+(:class:`offboard.trainer.Trainer`, one torch thread, unlimited train ratio, batch 16 x 64 or
+smaller for ``debug``) training on the same replay in the trainer process, as in
+``daydreamer-trainer serve``: ingest must not be starved by the learner.
+
 Policy delivery: ``--policies`` signed policies published by an in-process trainer; measured from
 ``publish_policy`` to the runtime's ``offer_policy`` (verified and loaded by onnxruntime).
 
@@ -62,26 +67,74 @@ def make_step(spec: EnvSpec, index: int) -> dict[str, np.ndarray]:
 
 
 def serve(args: argparse.Namespace) -> None:
-    """Trainer side: ingest into a replay until SIGTERM."""
+    """Trainer side: ingest into a replay (with a learner thread on it when ``--learner``)
+    until SIGTERM; prints ``ready`` first and the learner's update count last."""
     spec = proprio_spec(args.obs_dim, args.action_dim)
-    replay = Replay(ReplayConfig(directory=args.serve, capacity=10_000_000), spec.hash,
-                    schema_from_spec(spec))
+    trainer = make_trainer(args, spec) if args.learner else None
+    replay = trainer.replay if trainer is not None else Replay(
+        ReplayConfig(directory=args.serve, capacity=10_000_000), spec.hash,
+        schema_from_spec(spec))
     server = Ingest(IngestConfig(bind=f"tcp://127.0.0.1:{args.port}"), spec, replay).start()
     done = threading.Event()
+    learner = threading.Thread(target=trainer.run_learner, args=(done,), daemon=True) \
+        if trainer is not None else None
+    updates_before = 0
+    if learner is not None and trainer is not None:
+        prefill(trainer.replay, spec)
+        learner.start()
+        while trainer.agent.updates < 2:  # training (and warmed up) before the stream starts
+            time.sleep(0.05)
+        updates_before = trainer.agent.updates
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     print("ready", flush=True)
     done.wait()
+    if learner is not None:
+        learner.join()
     server.stop()
-    replay.close()
+    if trainer is not None:
+        print(f"updates {trainer.agent.updates - updates_before}", flush=True)
+        trainer.close()
+    else:
+        replay.close()
 
 
-def bench_link(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
-    """Steps/s from the first record() to the ACK of the last step, trainer in a subprocess."""
+def prefill(replay: Replay, spec: EnvSpec, steps: int = 2048) -> None:
+    """Durable steps of another stream, so the learner trains before the benchmark starts."""
+    batch = [make_step(spec, index) for index in range(steps)]
+    replay.add(("prefill", "bench"), 0, {key: np.stack([step[key] for step in batch])
+                                          for key in batch[0]})
+    replay.flush()
+
+
+def make_trainer(args: argparse.Namespace, spec: EnvSpec):  # -> offboard.trainer.Trainer
+    """A learner on ``args.serve`` as run folder: training from the 64th step on, as fast as
+    it can, exporting every 30 s, never checkpointing mid-run."""
+    from offboard.dreamer.config import DreamerConfig
+    from offboard.learner_loop import ScheduleConfig
+    from offboard.replay.limiter import LimiterConfig
+    from offboard.trainer import Trainer
+    from offboard.trainer_config import TrainerConfig
+
+    length = 16 if args.learner == "debug" else 64
+    config = TrainerConfig(
+        run_dir=args.serve, threads=1,
+        learner=DreamerConfig(preset=args.learner, batch_size=16, batch_length=length),
+        replay=ReplayConfig(directory="", capacity=10_000_000),
+        limiter=LimiterConfig(unlimited=True, min_inserted=64),
+        schedule=ScheduleConfig(export_every_s=30.0, checkpoint_every_s=1e9))
+    return Trainer(config, spec)
+
+
+def bench_link(args: argparse.Namespace, workdir: Path, learner: str = "") -> dict[str, float]:
+    """Steps/s from the first record() to the ACK of the last step, trainer in a subprocess
+    (with a learner thread of preset ``learner`` when given)."""
     port = _free_port()
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(workdir / "replay"), "--port", str(port),
-         "--obs-dim", str(args.obs_dim), "--action-dim", str(args.action_dim)],
+         "--obs-dim", str(args.obs_dim), "--action-dim", str(args.action_dim),
+         *(["--learner", learner] if learner else [])],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    updates = None
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         spec = proprio_spec(args.obs_dim, args.action_dim)
@@ -103,8 +156,12 @@ def bench_link(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         link.stop(1.0)
     finally:
         child.send_signal(signal.SIGTERM)
-        child.wait(timeout=30)
-    return {"link_transitions_per_s": args.steps / elapsed,
+        remaining, _ = child.communicate(timeout=120)
+        counts = [line.split()[1] for line in remaining.splitlines()
+                  if line.startswith("updates ")]
+        updates = int(counts[0]) if counts else None
+    return {"link_transitions_per_s": args.steps / elapsed, "learner_updates": updates,
+            "seconds": elapsed,
             "record_us_per_step": (recorded - start) / args.steps * 1e6 if args.rate <= 0
             else None,
             "queue_drops": status.queue_drops, "batches_sent": status.batches_sent}
@@ -211,6 +268,9 @@ def main() -> None:
     parser.add_argument("--no-fsync", dest="fsync", action="store_false",
                         help="spool without fsync (the replay still fsyncs)")
     parser.add_argument("--policies", type=int, default=20, help="policy deliveries to time")
+    parser.add_argument("--learner", default="",
+                        help="also measure with a learner thread of this preset (debug, "
+                             "size1m, ...) training in the trainer process")
     parser.add_argument("--serve", default="", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -218,7 +278,9 @@ def main() -> None:
         serve(args)
         return
     with tempfile.TemporaryDirectory(prefix="bench-transport-") as folder:
-        link = bench_link(args, Path(folder))
+        link = bench_link(args, Path(folder) / "plain")
+        with_learner = bench_link(args, Path(folder) / "learner", args.learner) \
+            if args.learner else None
         raw = bench_raw(args)
         delays = bench_policy(args, Path(folder))
     figures = {
@@ -229,11 +291,24 @@ def main() -> None:
         "steps": args.steps, "batch": args.batch, "spool_fsync": args.fsync,
         "offered_rate": args.rate,
     }
+    if with_learner is not None:
+        figures.update({
+            "learner": args.learner,
+            "with_learner_transitions_per_s": with_learner["link_transitions_per_s"],
+            "with_learner_over_without": with_learner["link_transitions_per_s"]
+            / link["link_transitions_per_s"],
+            "learner_updates_during_stream": with_learner["learner_updates"],
+            "with_learner_seconds": with_learner["seconds"]})
     offered = f"offered {args.rate:,.0f}/s" if args.rate > 0 else "all at once"
     print(f"link (spool fsync={args.fsync}, batch {args.batch}, {offered}): "
           f"{figures['link_transitions_per_s']:,.0f} durable transitions/s "
           f"({figures['link_over_raw']:.2f} of raw zmq {raw:,.0f}/s); "
           f"record() {figures['record_us_per_step'] or 0:.1f} us/step (0: paced)")
+    if with_learner is not None:
+        print(f"with a {args.learner} learner thread training in the trainer process: "
+              f"{figures['with_learner_transitions_per_s']:,.0f} durable transitions/s "
+              f"({figures['with_learner_over_without']:.2f} of without; "
+              f"{with_learner['learner_updates']} updates in {with_learner['seconds']:.1f} s)")
     print(f"policy delivery publish -> runtime: p50 {figures['policy_delivery_ms_p50']:.1f} ms, "
           f"max {figures['policy_delivery_ms_max']:.1f} ms over {len(delays)}")
     print(json.dumps(figures))

@@ -28,6 +28,7 @@ from offboard.agent import Agent
 from offboard.checkpoint import CheckpointManager
 from offboard.dreamer.errors import LearnerError
 from offboard.dreamer.export import export_onnx
+from offboard.replay.errors import ReplayEmptyError
 from offboard.replay.limiter import TrainRatioLimiter
 from offboard.replay.store import Replay
 from shared.atomic import atomic_write
@@ -133,9 +134,14 @@ class LearnerLoop:
     def step(self) -> bool:
         """One iteration; True when an update ran."""
         trained = False
+        batch = None
         if self.replay.stats()["stored_steps"] >= self.agent.config.batch_length and \
                 self.limiter.want_update(self.inserted, self.replayed):
-            batch = self.replay.sample(self.agent.config.batch_size)
+            try:
+                batch = self.replay.sample(self.agent.config.batch_size)
+            except ReplayEmptyError:  # steps inserted, not yet durable (a burst before a flush)
+                log.debug("no durable window yet; waiting for the next flush")
+        if batch is not None:
             self.last_metrics = self.agent.train_step(batch)
             self.updates_here += 1
             trained = True

@@ -69,7 +69,8 @@ def build_robot(config: RobotConfig, hz: float) -> Robot:
 
         return FirmwareRobot(FirmwareRobotConfig(
             port=config.port, task=config.task, control_hz=hz, camera=config.camera,
-            baud=config.baud, seed=config.seed, clear_estop_on_start=config.clear_estop_on_start))
+            baud=config.baud, seed=config.seed, clear_estop_on_start=config.clear_estop_on_start,
+            silence_periods=config.silence_periods))
     if config.kind == "sim":
         from firmware_bridge.sim.tasks import make_env as make_sim_env
 
@@ -97,6 +98,11 @@ class Onboard:
     """Robot + runtime + policy verifier + (optional) link, wired together."""
 
     def __init__(self, config: OnboardConfig) -> None:
+        # onnxruntime is imported here, before the loop runs: its first import in the verifier
+        # thread holds the GIL for ~0.1 s and stalled the control loop past the firmware
+        # watchdog (tests/test_end_to_end.py caught it).
+        import onnxruntime  # noqa: F401
+
         from onboard.policy_updates import PolicyUpdater
         from shared.keys import load_verify_key
 

@@ -27,6 +27,8 @@ class RobotConfig:
         clear_estop_on_start: clear a latched firmware e-stop when connecting. Off by default:
             after a crash or a watchdog restart the robot stays stopped until a person restarts
             the runtime with this set (the simulated robots of the demo and tests set it).
+        silence_periods: ``firmware``: a STATE older than this many control periods is a fault
+            (e-stop); raise it on a loaded host where the serial path itself can lag.
     """
 
     kind: Literal["firmware", "sim", "env"] = "firmware"
@@ -37,6 +39,7 @@ class RobotConfig:
     baud: int = 1_000_000
     seed: int = 0
     clear_estop_on_start: bool = False
+    silence_periods: float = 2.0
 
 
 @dataclass(frozen=True)
