@@ -107,6 +107,7 @@ def open_loop_predictions(trainer_dir: Path, context: int = 16, length: int = 64
 
     from offboard.agent import Agent
     from offboard.checkpoint import CheckpointConfig, CheckpointManager
+    from offboard.dreamer.distributions import one_hot
     from offboard.trainer_config import TrainerConfig
     from shared.config import load_config
 
@@ -132,10 +133,11 @@ def open_loop_predictions(trainer_dir: Path, context: int = 16, length: int = 64
         states = model.rssm.observe(model.encoder(obs), batch["prev_action"][:, :context],
                                     batch["is_first"][:, :context],
                                     model.rssm.initial(1, batch["prev_action"].device))
-        deter, stoch = states["deter"][:, -1], states["stoch"][:, -1]
+        deter, index = states["deter"][:, -1], states["stoch"][:, -1].argmax(-1)
         feats = [model.feat(states["deter"], states["stoch"])]
         for t in range(context, length):
-            deter, stoch = model.rssm.imagine_step(deter, stoch, batch["prev_action"][:, t])
+            deter, index = model.rssm.imagine_step(deter, index, batch["prev_action"][:, t])
+            stoch = one_hot(index, model.rssm.classes).to(deter.dtype)
             feats.append(model.feat(deter, stoch)[:, None])
         predicted = model.decoder.predict(torch.cat(feats, 1).float())
     real = {k: np.asarray(steps[k]) for k in agent.obs_keys}
