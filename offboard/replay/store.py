@@ -224,15 +224,28 @@ class Replay:
                 return dict(self._durable)
 
     def _write_all(self, writes: list[_Write]) -> None:
-        """Write the files, several at once so their fsyncs share journal commits."""
-        if len(writes) <= 1 or self._pool is None:
-            for write in writes:
-                chunkfile.write_file(write.path, write.header, write.columns)
+        """Write the files: streams in parallel (their fsyncs share journal commits), each
+        stream's files in sequence order (see :meth:`_write_stream`)."""
+        by_stream: dict[StreamId, list[_Write]] = {}
+        for write in writes:
+            by_stream.setdefault(write.block.stream, []).append(write)
+        if len(by_stream) <= 1 or self._pool is None:
+            for group in by_stream.values():
+                self._write_stream(group)
             return
-        futures = [self._pool.submit(chunkfile.write_file, w.path, w.header, w.columns)
-                   for w in writes]
+        futures = [self._pool.submit(self._write_stream, group) for group in by_stream.values()]
         for future in futures:
             future.result()
+
+    def _write_stream(self, writes: list[_Write]) -> None:
+        """One stream's files in sequence order, the directory fsynced between two of them: a
+        crash can never leave a later file of a stream without an earlier one (a hole that would
+        hide steps the robot still has to resend)."""
+        ordered = sorted(writes, key=lambda w: w.header.first_seq)
+        for index, write in enumerate(ordered):
+            if index:
+                chunkfile.fsync_directory(self.directory)
+            chunkfile.write_file(write.path, write.header, write.columns)
 
     def _plan(self) -> list[_Write]:
         writes = []

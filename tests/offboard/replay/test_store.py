@@ -240,3 +240,30 @@ def test_streams_whose_joined_names_agree_get_different_files(open_replay, make_
     again = open_replay()
     assert again.read(("a\0b", "c"), 0, 3)["obs"][:, 1].tolist() == [1, 1, 1]
     assert again.read(("a", "b\0c"), 0, 3)["obs"][:, 1].tolist() == [2, 2, 2]
+
+
+def test_a_streams_files_are_made_durable_in_sequence_order(open_replay, make_steps,
+                                                             monkeypatch) -> None:
+    """A flush that seals a chunk also writes the next segment: the chunk (earlier steps) must be
+    renamed and its folder fsynced before the segment (later steps) appears, or a crash between
+    them leaves a hole in front of stored steps."""
+    from offboard.replay import chunkfile
+
+    replay = open_replay(chunk_size=8, write_threads=4)
+    stream = ("robot", "run")
+    replay.add(stream, 0, make_steps(0, 5))
+    replay.flush()
+    events: list[tuple[str, int]] = []
+    real_write, real_fsync = chunkfile.write_file, chunkfile.fsync_directory
+    monkeypatch.setattr(chunkfile, "write_file", lambda path, header, columns: (
+        events.append(("write", header.first_seq)), real_write(path, header, columns))[-1])
+    monkeypatch.setattr(chunkfile, "fsync_directory", lambda directory: (
+        events.append(("fsync", -1)), real_fsync(directory))[-1])
+    replay.add(stream, 5, make_steps(5, 6))  # fills the chunk [0, 8) and starts [8, 11)
+    replay.add(("other", "run"), 0, make_steps(0, 3, 1))
+    replay.flush()
+    mine = [e for e in events if e[0] == "fsync" or e[1] in (0, 8)]
+    first_chunk, next_segment = mine.index(("write", 0)), mine.index(("write", 8))
+    assert first_chunk < next_segment
+    assert ("fsync", -1) in mine[first_chunk:next_segment]
+    assert list(replay.sequences(stream)) == list(range(11))
