@@ -11,7 +11,9 @@ One thread owns the ZeroMQ ROUTER socket. Per message from a peer (a routing ide
 - TRANSITIONS (welcomed peers only; others get REJECT ``hello_required``): ``replay.add``, which
   copies the rows and drops duplicates (counted). Every ``flush_interval`` with new data:
   ``replay.flush()`` then ACK(``durable_seq``) to each stream's peer.
-- HEARTBEAT / STATS: liveness and the robot's figures. Anything malformed is counted per peer
+- HEARTBEAT / STATS: liveness and the robot's figures. At :meth:`Ingest.stop`, after the final
+  flush and ACKs, every welcomed robot gets REJECT ``busy`` ("trainer shutting down") so its link
+  reconnects at once. Anything malformed is counted per peer
   and answered with a REJECT at most once per ``reject_interval``; nothing crashes the thread.
 
 :meth:`Ingest.publish_policy` may be called from any thread (queue; the server thread sends).
@@ -177,11 +179,20 @@ class Ingest:
                     next_beat = now + self.config.heartbeat_interval
                     self._heartbeats(now)
             self._flush_and_ack()
+            self._goodbye()
         except Exception:  # a bug here must be loud; the replay keeps what was flushed
             log.exception("ingest: server thread failed")
             raise
         finally:
-            self._socket.close(0)
+            self._socket.close(500)  # up to 0.5 s to deliver the last ACKs and goodbyes
+
+    def _goodbye(self) -> None:
+        """Tell every welcomed robot that the trainer stops (after the final ACKs): its link
+        reconnects at once instead of waiting out the peer timeout."""
+        for identity in list(self._sessions):
+            self._send(identity, Reject(RejectCode.BUSY, "trainer shutting down; unacknowledged "
+                                        "steps stay in your spool and are resent when it is back"))
+        self.counters["goodbyes"] += len(self._sessions)
 
     def _receive(self) -> None:
         if not self._socket.poll(self.config.poll_interval * 1000, zmq.POLLIN):
