@@ -36,6 +36,8 @@ from shared.policy_io import action_key
 
 log = logging.getLogger(__name__)
 Step = dict[str, np.ndarray]
+#: control rate of robots that do not name their own (in-process environments).
+DEFAULT_HZ = 20.0
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ class RuntimeConfig:
     """How the onboard runtime acts.
 
     Attributes:
-        hz: control rate.
+        hz: control rate; 0 uses the robot's own rate (``robot.control_hz``: the task's design
+            rate for the firmware robots), else 20 Hz.
         mode: ``random`` (prefill only), ``sample`` (training) or ``mode`` (evaluation).
         swap: ``episode`` swaps a new policy at the next episode start, ``immediate`` at the next
             tick.
@@ -51,7 +54,7 @@ class RuntimeConfig:
         safety: safety limits.
     """
 
-    hz: float = 20.0
+    hz: float = 0.0
     mode: Literal["random", "sample", "mode"] = "sample"
     swap: Literal["episode", "immediate"] = "episode"
     seed: int = 0
@@ -99,7 +102,8 @@ class Runtime:
         self.runner = PolicyRunner(robot.spec, mode=self.config.mode, seed=self.config.seed)
         self.safety = SafetyLayer(robot.spec.action, robot.safe_action(), self.config.safety)
         self.stats = RuntimeStats()
-        self.loop = RateLoop(self.config.hz, self.clock)
+        self.hz = self.config.hz or float(getattr(robot, "control_hz", DEFAULT_HZ))
+        self.loop = RateLoop(self.hz, self.clock)
         self._pending: LoadedPolicy | None = None
         self._pending_lock = threading.Lock()
         self._stop = threading.Event()
