@@ -184,7 +184,7 @@ class Ingest:
             log.exception("ingest: server thread failed")
             raise
         finally:
-            self._socket.close(500)  # up to 0.5 s to deliver the last ACKs and goodbyes
+            self._socket.close(1000)  # up to 1 s to deliver the last ACKs and goodbyes
 
     def _goodbye(self) -> None:
         """Tell every welcomed robot that the trainer stops (after the final ACKs): its link

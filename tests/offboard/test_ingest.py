@@ -183,8 +183,8 @@ def _copy_keys(source: Path, target: Path, name: str, new_name: str) -> None:
 def test_stopping_trainer_tells_robots_after_the_last_ack(tmp_path: Path) -> None:
     replay = open_replay(tmp_path / "replay")
     server = Ingest(IngestConfig(bind="tcp://127.0.0.1:0", heartbeat_interval=0.1,
-                                 peer_timeout=1.0), SPEC, replay).start()
-    link = Link(link_config(server.endpoint, tmp_path / "spool", peer_timeout=30.0),
+                                 peer_timeout=5.0), SPEC, replay).start()
+    link = Link(link_config(server.endpoint, tmp_path / "spool", peer_timeout=60.0),
                 SPEC).start()
     try:
         wait_for(lambda: link.status().connected, 5, "WELCOME")
@@ -192,8 +192,8 @@ def test_stopping_trainer_tells_robots_after_the_last_ack(tmp_path: Path) -> Non
             link.record(make_step(seq))
         wait_for(lambda: link.status().acked_seq == 9, 5, "ACK")
         server.stop()
-        # told at once: no waiting out the 30 s peer timeout
-        wait_for(lambda: "shutting down" in link.status().reject_reason, 3, "goodbye")
+        # told at once: no waiting out the link's 60 s peer timeout
+        wait_for(lambda: "shutting down" in link.status().reject_reason, 10, "goodbye")
         assert link.status().state != "rejected" and server.counters["goodbyes"] == 1
         assert link.status().pending_steps == 0
     finally:
