@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.atomic import atomic_write
 from shared.errors import DaydreamerError
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,6 @@ class SpoolCounters:
     dropped_steps: int = 0
     torn_files: int = 0
     bytes_on_disk: int = 0
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Spool:
@@ -96,7 +88,7 @@ class Spool:
     def _save_state(self) -> None:
         data = json.dumps({"robot_id": self.robot_id, "run_id": self.run_id,
                            "next_seq": self._next_seq})
-        self._atomic_write(self.directory / "stream.json", data.encode())
+        atomic_write(self.directory / "stream.json", data, self.fsync)
 
     def _load_batches(self) -> None:
         for path in sorted(self.directory.iterdir()):
@@ -113,17 +105,6 @@ class Spool:
         if self._batches:
             last = max(k[1] for k in self._batches)
             self._next_seq = max(self._next_seq, last + 1)
-
-    def _atomic_write(self, path: Path, data: bytes) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            if self.fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        if self.fsync:
-            _fsync_dir(self.directory)
 
     def reserve(self, count: int) -> int:
         """Take ``count`` consecutive sequence numbers; return the first.
@@ -146,7 +127,7 @@ class Spool:
         with self._lock:
             while self._batches and self.counters.bytes_on_disk + len(data) > self.max_bytes:
                 self._drop_oldest()
-            self._atomic_write(path, data)
+            atomic_write(path, data, self.fsync)
             self._batches[(first_seq, last_seq)] = len(data)
             self.counters.batches_written += 1
             self.counters.bytes_on_disk += len(data)
