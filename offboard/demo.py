@@ -59,6 +59,9 @@ class DemoConfig:
         export_every_s: seconds between policy exports.
         eval_episodes: episodes of the final policy and of the random policy (same seeds).
         status_every_s: seconds between status lines.
+        rearm_after_s: a simulated robot whose e-stop latched (its firmware watchdog trips when
+            this shared machine stalls the onboard process for a few periods) is re-armed after
+            this long (``robot.rearm_after_s``; counted in its status line); 0: it stays stopped.
     """
 
     task: str = "cartpole_swingup"
@@ -76,6 +79,7 @@ class DemoConfig:
     export_every_s: float = 45.0
     eval_episodes: int = 5
     status_every_s: float = 10.0
+    rearm_after_s: float = 2.0
 
 
 class Process:
@@ -201,6 +205,7 @@ class Demo:
             self.onboards.append(self._start(f"onboard-{robot}", self._program(
                 "onboard.cli", "--set", f"robot.task={config.task}",
                 "--set", f"robot.port={ports[robot]}", "--set", "robot.clear_estop_on_start=true",
+                "--set", f"robot.rearm_after_s={self.config.rearm_after_s}",
                 "--set", f"link.endpoint=tcp://127.0.0.1:{self.port}",
                 "--set", f"link.robot_id={robot}",
                 "--set", f"link.keys_dir={self.run / 'keys' / f'robot-{robot}'}",

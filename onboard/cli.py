@@ -25,6 +25,7 @@ from typing import Any
 
 from onboard.config import OnboardConfig, RobotConfig
 from onboard.policy import LoadedPolicy
+from onboard.rearm import Rearm
 from onboard.robot import EnvRobot, Robot
 from onboard.runtime import Runtime
 from onboard.systemd import SystemdNotifier
@@ -110,6 +111,8 @@ class Onboard:
         self.robot = build_robot(config.robot, config.runtime.hz)
         spec = self.robot.spec
         self.runtime = Runtime(self.robot, config.runtime)
+        self.rearm = (Rearm(self.robot, self.runtime.safety, config.robot.rearm_after_s)
+                      if config.robot.rearm_after_s > 0 else None)
         self.notifier = SystemdNotifier.from_environment()
         if self.notifier.enabled:  # no per-tick call at all outside systemd
             self.runtime.on_tick = self.notifier.tick
@@ -175,6 +178,8 @@ class Onboard:
         if self.link is not None:
             link = self.link.status()
             parts.append(f"link {link.state}, acked {link.acked_seq}, spool {link.pending_steps}")
+        if self.rearm is not None and (self.rearm.rearms or self.rearm.failures):
+            parts.append(f"re-armed {self.rearm.rearms} (failed {self.rearm.failures})")
         if self.runtime.safety.latched:
             parts.append(f"E-STOP: {self.runtime.safety.latched}")
         return " | ".join(p for p in parts if p)
@@ -190,6 +195,8 @@ class Onboard:
     def _limits(self) -> None:
         limit_s, limit_episodes = self.config.max_seconds, self.config.max_episodes
         while not self._done.wait(0.1):
+            if self.rearm is not None:
+                self.rearm.poll()
             elapsed = time.monotonic() - self._started
             if (limit_s and elapsed >= limit_s) or (
                     limit_episodes and self.runtime.stats.episodes >= limit_episodes):
@@ -205,6 +212,8 @@ class Onboard:
         finally:
             self._done.set()
             self.close()
+        if self.rearm is not None:
+            summary["rearm"] = {"rearms": self.rearm.rearms, "failures": self.rearm.failures}
         summary["updater"] = {"accepted": self.updater.accepted,
                               "rejected": dict(self.updater.rejected)}
         if self.link is not None:

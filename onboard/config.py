@@ -7,6 +7,7 @@ from typing import Literal
 
 from onboard.link_config import LinkConfig
 from onboard.runtime import RuntimeConfig
+from shared.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class RobotConfig:
             the runtime with this set (the simulated robots of the demo and tests set it).
         silence_periods: ``firmware``: a STATE older than this many control periods is a fault
             (e-stop); raise it on a loaded host where the serial path itself can lag.
+        rearm_after_s: simulated robots and test rigs only: clear an e-stop automatically once
+            it has held this long and the robot answers without a fault again
+            (:mod:`onboard.rearm`); 0 (default): an e-stop holds until a person restarts.
     """
 
     kind: Literal["firmware", "sim", "env"] = "firmware"
@@ -40,6 +44,12 @@ class RobotConfig:
     seed: int = 0
     clear_estop_on_start: bool = False
     silence_periods: float = 2.0
+    rearm_after_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.rearm_after_s < 0 or self.silence_periods <= 0:
+            raise ConfigError(f"robot.rearm_after_s {self.rearm_after_s} must be >= 0 and "
+                              f"robot.silence_periods {self.silence_periods} > 0")
 
 
 @dataclass(frozen=True)
