@@ -189,14 +189,14 @@ class Progress:
     def __call__(self, step: int, observation: dict[str, np.ndarray]) -> bool:
         reached = self.meter.observe()
         self.rewards.append(float(observation["reward"]))
-        if self.meter.sim_seconds >= self.next_report:
+        if self.meter.sim_seconds >= self.next_report - 1e-6:
             self.report()
             self.next_report += self.args.report_every
         if reached:
             self.stopped_by = "target reached"
         elif time.monotonic() - self.started >= self.args.wall_minutes * 60:
             self.stopped_by = "wall budget"
-        elif self.meter.sim_seconds >= self.args.sim_minutes * 60:
+        elif self.meter.sim_seconds >= self.args.sim_minutes * 60 - 1e-6:
             self.stopped_by = "sim budget"
         else:
             return False
@@ -252,7 +252,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{args.threads} thread(s), control {1 / control_dt:.0f} Hz, target "
           f"{args.target_speed} m/s over {args.window} s upright {args.min_upright:.0%}; "
           f"run dir {run_dir}", flush=True)
-    run = LocalRun(config, env=TaskEnv(task, seed=args.seed), on_step=progress)
+    env = TaskEnv(task, seed=args.seed)
+    env.reset()  # drops the robot (the only physical reset); LocalRun's reset keeps the world
+    meter.observe()  # the clock and position the first step is measured from
+    run = LocalRun(config, env=env, on_step=progress)
     progress.run = run
     summary = run.run()
     progress.report()
