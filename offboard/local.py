@@ -5,6 +5,17 @@ The loop alternates, as DreamerV3's single-process loop does: one environment st
 sampling policy; the step goes into the replay (made durable every ``flush_every`` steps and at
 episode ends); then as many updates as the train-ratio limiter allows. Returns and losses go to
 TensorBoard and to ``<run_dir>/episodes.jsonl``.
+
+Pacing (``step_period_s > 0``): the environment advances like a real robot, one step per period
+of wall time measured on absolute deadlines, and the learner trains in the gaps; after an update
+that overran, the environment catches up with back-to-back steps (a real robot keeps acting with
+the policy it has while the learner is busy). This is how an *unlimited* train ratio (DayDreamer
+on physical robots) is run in one process; without pacing an unlimited limiter is refused, since
+the learner would never hand back to the environment.
+
+Callers may pass their own environment (any :class:`shared.env.Env`, e.g. a simulated robot task
+whose state they want to read) and an ``on_step(step, observation)`` callback called after every
+environment transition with the observation it returned; the callback returns True to stop.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +32,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from offboard.dreamer.errors import LearnerError
 from offboard.trainer import Trainer
 from offboard.trainer_config import TrainerConfig
+from shared.env import Env, Observation
 from shared.envs import make_env
 from shared.messages import POLICY_VERSION_KEY
 
 log = logging.getLogger(__name__)
+
+#: ``on_step(step, observation) -> stop``: called after every environment transition.
+StepCallback = Callable[[int, Observation], bool]
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,9 @@ class LocalConfig:
             (2 for dm_control, 1 for gymnasium).
         flush_every: steps between replay flushes.
         eval_episodes: episodes of the mode policy at the end (0 to skip).
+        step_period_s: wall seconds per environment step, on absolute deadlines (see the module
+            docstring); 0 steps as fast as the limiter allows (required > 0 when the limiter is
+            unlimited).
         trainer: learner-side configuration.
     """
 
@@ -47,17 +67,33 @@ class LocalConfig:
     action_repeat: int = -1
     flush_every: int = 64
     eval_episodes: int = 5
+    step_period_s: float = 0.0
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
 class LocalRun:
-    """Collect with the current policy and train in one process (see the module docstring)."""
+    """Collect with the current policy and train in one process (see the module docstring).
 
-    def __init__(self, config: LocalConfig) -> None:
+    Args:
+        config: the run.
+        env: use this environment instead of building ``config.env`` (closed by :meth:`run`).
+        on_step: ``on_step(step, observation)`` after every transition; True stops collecting.
+    """
+
+    def __init__(self, config: LocalConfig, env: Env | None = None,
+                 on_step: StepCallback | None = None) -> None:
+        if config.trainer.limiter.unlimited and config.step_period_s <= 0:
+            raise LearnerError("an unlimited train ratio needs step_period_s > 0 in-process "
+                               f"(got {config.step_period_s}); otherwise the learner never "
+                               "hands back to the environment")
         self.config = config
+        self.on_step = on_step
         repeat = None if config.action_repeat < 0 else config.action_repeat
-        self.env = make_env(config.env, seed=config.trainer.seed, action_repeat=repeat)
+        self.env = env if env is not None else make_env(
+            config.env, seed=config.trainer.seed, action_repeat=repeat)
         self.frames_per_step = getattr(self.env, "action_repeat", 1)
+        self.late_steps = 0
+        self.steps_collected = 0
         self.trainer = Trainer(config.trainer, self.env.spec)
         self.stream = ("local", uuid.uuid4().hex[:12])
         self.episodes: list[dict[str, float]] = []
@@ -87,13 +123,29 @@ class LocalRun:
                 episode_return, obs = 0.0, self.env.reset()
             else:
                 obs = self.env.step({agent.action_key: action})
+            self.steps_collected = step + 1
+            stop = self.on_step is not None and bool(self.on_step(step, obs))
             if len(pending) >= self.config.flush_every or pending[-1]["is_last"]:
                 seq = self._store(pending, seq)
                 pending = []
-            while self.trainer.loop.step():
-                pass
+            if stop:
+                break
+            self._train(started + (step + 1) * self.config.step_period_s)
         if pending:
             self._store(pending, seq)
+
+    def _train(self, deadline: float) -> None:
+        """Updates the limiter allows; when paced, only until ``deadline`` (then wait for it)."""
+        if self.config.step_period_s <= 0:
+            while self.trainer.loop.step():
+                pass
+            return
+        if time.monotonic() >= deadline:
+            self.late_steps += 1  # catching up after an update that overran
+            return
+        while time.monotonic() < deadline:
+            if not self.trainer.loop.step():
+                time.sleep(max(0.0, deadline - time.monotonic()))
 
     def _store(self, pending: list[dict[str, np.ndarray]], seq: int) -> int:
         steps = {key: np.stack([p[key] for p in pending]) for key in pending[0]}
@@ -137,8 +189,9 @@ class LocalRun:
             self.trainer.close()
             self._log.close()
             self.env.close()
-        return {"env": self.config.env, "env_steps": self.config.env_steps,
-                "frames": self.config.env_steps * self.frames_per_step,
+        return {"env": self.config.env, "env_steps": self.steps_collected,
+                "frames": self.steps_collected * self.frames_per_step,
+                "late_steps": self.late_steps,
                 "updates": self.trainer.agent.updates,
                 "train_returns": [e["return"] for e in self.episodes],
                 "eval_returns": returns, "seconds": time.monotonic() - started}
