@@ -9,9 +9,12 @@ of :mod:`tests.faults.checks`. Scheduling, command lines and the replay audit co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -173,6 +176,41 @@ class Deployment:
         state = json.loads((self.spool_dir / "stream.json").read_text())
         next_seq = max([int(state["next_seq"]), *(last + 1 for _, last in ranges)])
         return sum(last - first + 1 for first, last in ranges), next_seq
+
+
+class SpoolCopier:
+    """Copies every batch file that shows up in a spool folder into ``stash`` (a thread polling
+    every 10 ms while the ``with`` block runs): batches the trainer has since acknowledged can be
+    put back with :meth:`put_back_oldest`, as if the robot had been killed after the trainer
+    stored them but before their ACK arrived."""
+
+    def __init__(self, spool: Path, stash: Path) -> None:
+        self.spool, self.stash = spool, stash
+        stash.mkdir(parents=True, exist_ok=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._copy, name="spool-copier", daemon=True)
+
+    def __enter__(self) -> SpoolCopier:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+
+    def _copy(self) -> None:
+        while not self._stop.wait(0.01):
+            for path in self.spool.glob("*.batch"):
+                with contextlib.suppress(OSError):  # acknowledged and deleted meanwhile
+                    if not (self.stash / path.name).exists():
+                        shutil.copyfile(path, self.stash / path.name)
+
+    def put_back_oldest(self) -> tuple[int, int]:
+        """Put the oldest copied batch back into the spool; returns its ``(first, last)`` seq."""
+        oldest = min(self.stash.glob("*.batch"))
+        shutil.copyfile(oldest, self.spool / oldest.name)
+        first, last = (int(part) for part in oldest.stem.split("-"))
+        return first, last
 
 
 def wait_for_welcomes(onboard: Process, count: int, timeout: float = 120.0) -> None:

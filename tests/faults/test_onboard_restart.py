@@ -7,8 +7,10 @@
 3. It is restarted *with* it: the latch is cleared and the robot runs again.
 
 Across the three processes the robot's one stream continues from its spool: the replay holds
-every numbered step exactly once (a batch re-sent after the kill is deduplicated by the trainer);
-steps the killed process had not yet spooled were never numbered, so they leave no hole.
+every numbered step exactly once; steps the killed process had not yet spooled were never
+numbered, so they leave no hole. A batch the trainer had stored but whose ACK the killed process
+never saw is put back into the spool: the restarted robot learns from the trainer's WELCOME that
+it is stored and drops it, and anything re-sent anyway would be deduplicated by the trainer.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from tests.faults.checks import (
     episode_cuts,
     report,
 )
-from tests.faults.harness import deployment, wait_for_welcomes, wait_until
+from tests.faults.harness import SpoolCopier, deployment, wait_for_welcomes, wait_until
 
 pytestmark = pytest.mark.faults
 RUN_S = 4.0
@@ -39,11 +41,14 @@ def test_onboard_sigkilled_and_restarted(tmp_path: Path) -> None:
         system.start_firmware()
         system.start_trainer()
         first = system.start_onboard("onboard0")
-        wait_for_welcomes(first, 1)
-        time.sleep(RUN_S)
-        first.kill()
+        with SpoolCopier(system.spool_dir, tmp_path / "stash") as copier:
+            wait_for_welcomes(first, 1)
+            time.sleep(RUN_S)
+            first.kill()
         wait_until(lambda: system.firmware_watchdog_trips() == 1, 10.0, "firmware e-stop")
         _, numbered_by_first = system.spooled_steps()  # the stream as the killed process left it
+        stale = copier.put_back_oldest()  # stored by the trainer, its ACK "lost" in the kill
+        assert stale[1] < numbered_by_first - 1, stale
         kept_latched = system.start_onboard("onboard1", clear_estop=False)
         wait_for_welcomes(kept_latched, 1)
         kept_latched.wait_for_line("e-stop latched: firmware e-stop latched (WATCHDOG)", 30)
@@ -77,8 +82,9 @@ def test_onboard_sigkilled_and_restarted(tmp_path: Path) -> None:
     report({"scenario": "onboard_sigkill_restart", "steps": total,
             "steps_per_process": [numbered_by_first, latched["steps"], summary["steps"]],
             "unspooled_at_kill": commands_of_first - numbered_by_first,
-            "onboard_restarts": 2, "resent_batches": latched["link"]["batches_resent"]
-            + link["batches_resent"], "duplicates_dropped": duplicates_dropped(system.trainers),
+            "onboard_restarts": 2, "acked_batch_put_back": list(stale),
+            "resent_batches": latched["link"]["batches_resent"] + link["batches_resent"],
+            "duplicates_dropped": duplicates_dropped(system.trainers),
             "onboard_estops": [None, latched["safety"]["estops"], summary["safety"]["estops"]],
             "firmware_estops_during_run": end["run_trips"],
             "firmware_estops_after_stop": end["final_trips"],
