@@ -132,9 +132,13 @@ class Deployment:
         return self.firmware.count("fault WATCHDOG")
 
     def pause_firmware(self) -> None:
-        """SIGSTOP: the microcontroller hangs (nothing read, nothing sent)."""
+        """SIGSTOP: the microcontroller hangs (nothing read, nothing sent); returns once the
+        kernel shows the process stopped, so nothing it records is later than the return."""
         assert self.firmware is not None
         os.kill(self.firmware.pid, signal.SIGSTOP)
+        stat = Path(f"/proc/{self.firmware.pid}/stat")
+        wait_until(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "T", 5.0,
+                   "stopped firmware", poll=0.001)
 
     def resume_firmware(self) -> None:
         """SIGCONT."""
