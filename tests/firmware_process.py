@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.processes import prioritise
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -60,14 +62,19 @@ def _read_line(process: subprocess.Popen, timeout: float) -> str:
 
 @contextmanager
 def firmware_process(task: str, *args: str, start_timeout: float = 30.0,
-                     log_path: Path | None = None) -> Iterator[FirmwareProcess]:
-    """Start the firmware CLI for ``task`` with ``--pty`` and extra ``args``; stop it after."""
+                     log_path: Path | None = None, niceness: int = 0, realtime: int = 0
+                     ) -> Iterator[FirmwareProcess]:
+    """Start the firmware CLI for ``task`` with ``--pty`` and extra ``args``; stop it after.
+
+    ``niceness`` and ``realtime`` set its scheduling as :class:`tests.processes.Process` does
+    (a simulated microcontroller that must keep its STATE rate on a loaded machine)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": os.environ.get("MUJOCO_GL",
                                                                             "egl")}
     log_file = open(log_path or os.devnull, "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         [sys.executable, "-m", "firmware_bridge.sim.cli", "--task", task, "--pty", *args],
-        stdout=subprocess.PIPE, stderr=log_file, text=True, cwd=ROOT, env=env)
+        stdout=subprocess.PIPE, stderr=log_file, text=True, cwd=ROOT, env=env,
+        preexec_fn=(lambda: prioritise(niceness, realtime)) if niceness or realtime else None)
     started = time.monotonic()
     port = _read_line(process, start_timeout)
     handle = FirmwareProcess(process, port)

@@ -35,7 +35,7 @@ def child_environment() -> dict[str, str]:
             "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "PYTHONUNBUFFERED": "1"}
 
 
-def _prioritise(niceness: int, realtime: int) -> None:
+def prioritise(niceness: int, realtime: int) -> None:
     """In the forked, not yet exec'd child: SCHED_FIFO at priority ``realtime`` (> 0) when
     permitted, else ``niceness`` added to the nice value (a refused raise is ignored)."""
     if realtime:
@@ -72,7 +72,7 @@ class Process:
         self.popen = subprocess.Popen(
             self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             env=child_environment(), start_new_session=True,
-            preexec_fn=(lambda: _prioritise(niceness, realtime)) if niceness or realtime
+            preexec_fn=(lambda: prioritise(niceness, realtime)) if niceness or realtime
             else None)
         self.stdout: list[str] = []
         self.stderr: list[str] = []

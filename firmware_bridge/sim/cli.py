@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--fault-garbage", type=float, default=0.0, help="garbage probability")
     faults.add_argument("--fault-direction", choices=("both", "tx", "rx"), default="both",
                         help="tx: frames the firmware sends; rx: frames it receives")
+    parser.add_argument("--record-commands", default="", metavar="PATH",
+                        help="write every COMMAND received (time, seq, targets, outcome) to "
+                             "this file as JSON lines (safety audits in tests)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -112,6 +115,10 @@ def build_firmware(args: argparse.Namespace) -> SimFirmware:
     config = FirmwareConfig(watchdog_ms=args.watchdog_ms, baud=args.baud,
                             state_rate_hz=args.state_hz)
     kwargs = {"config": config, "faults": fault_settings(args)}
+    if args.record_commands:
+        from firmware_bridge.sim.command_log import CommandLog
+
+        kwargs["on_command"] = CommandLog(args.record_commands)
     if not args.realtime:
         kwargs["clock"] = scaled_clock(args.speed)
     if args.port:
@@ -141,6 +148,9 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
             LOGGER.info("%s", firmware.stats)
     finally:
         firmware.close()
+        close_log = getattr(firmware.on_command, "close", None)
+        if close_log is not None:
+            close_log()  # the CommandLog of --record-commands: flushed now
         try:
             firmware.model.close()
         except Exception:  # a renderer bound to the stopped thread may refuse; exiting anyway

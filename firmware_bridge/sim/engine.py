@@ -5,7 +5,8 @@ HELLO_REQUEST, applies COMMANDs (latest wins: only a ``command_seq`` newer than 
 one), advances the :class:`~firmware_bridge.sim.model.RobotModel` in real time, streams STATE at a
 fixed rate, and latches e-stop when its watchdog sees no valid COMMAND/HEARTBEAT within
 ``watchdog_ms`` (until CLEAR_ESTOP). It models wire time at the configured baud and injects
-seeded link faults (:mod:`firmware_bridge.sim.faults`).
+seeded link faults (:mod:`firmware_bridge.sim.faults`). An ``on_command`` observer sees every
+decoded COMMAND and what became of it (tests audit the safety envelope with it).
 
 Use :meth:`SimFirmware.open_pty` to get a pseudo-terminal path that pyserial opens like a real
 ``/dev/ttyACM0``, or pass any :class:`~firmware_bridge.transport.Transport`.
@@ -32,6 +33,11 @@ from firmware_bridge.sim.wire import TimedQueue, WireClock
 from firmware_bridge.transport import LinkConfig, PtyTransport, SerialTransport, Transport
 
 LOGGER = logging.getLogger(__name__)
+#: what became of a COMMAND: its targets took effect, or it was ignored as older than the last
+#: applied one, ignored under a latched e-stop, or refused as invalid.
+COMMAND_OUTCOMES = ("applied", "stale", "estop", "invalid")
+#: ``on_command(command_seq, targets, outcome)``.
+CommandObserver = Callable[[int, np.ndarray, str], None]
 
 
 class SimFirmware:
@@ -44,13 +50,18 @@ class SimFirmware:
         table: the message table it was "built" from.
         faults: link faults injected from the start.
         clock: monotonic clock in seconds (injectable for tests).
+        on_command: called on the loop thread with ``(command_seq, targets (J,), outcome)`` for
+            every decoded COMMAND; ``outcome`` is one of :data:`COMMAND_OUTCOMES`. It must be
+            quick and must not raise.
     """
 
     def __init__(self, model: RobotModel, transport: Transport,
                  config: FirmwareConfig | None = None, table: MessageTable = TABLE,
                  faults: FaultSettings | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_command: CommandObserver | None = None) -> None:
         self.model = model
+        self.on_command = on_command
         self.transport = transport
         self.config = config or FirmwareConfig()
         self.table = table
@@ -267,13 +278,19 @@ class SimFirmware:
 
     def _on_command(self, values: dict) -> None:
         self._feed_watchdog()
+        targets = np.asarray(values["targets"], dtype=np.float64)
+        outcome = self._apply_command(values, targets)
+        if self.on_command is not None:
+            self.on_command(int(values["command_seq"]), targets, outcome)
+
+    def _apply_command(self, values: dict, targets: np.ndarray) -> str:
+        """Apply one COMMAND's ``targets`` ``(J,)``; returns its outcome (COMMAND_OUTCOMES)."""
         if self.estopped:
             self.stats.commands_during_estop += 1
-            return
+            return "estop"
         if values["command_seq"] <= self.last_command_seq:
             self.stats.commands_stale += 1
-            return
-        targets = np.asarray(values["targets"], dtype=np.float64)
+            return "stale"
         if (targets.shape != (self.model.joint_count,) or not np.all(np.isfinite(targets))
                 or values["mode"] != int(self.model.command_mode)):
             self.stats.commands_invalid += 1
@@ -283,10 +300,11 @@ class SimFirmware:
                 self._latch(FaultCode.COMMAND_INVALID, text)
             else:
                 self._send_fault(FaultCode.COMMAND_INVALID, text)
-            return
+            return "invalid"
         self.targets = targets
         self.last_command_seq = values["command_seq"]
         self.stats.commands_applied += 1
+        return "applied"
 
     def _on_heartbeat(self, values: dict) -> None:
         self._feed_watchdog()

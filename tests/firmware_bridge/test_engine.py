@@ -9,9 +9,11 @@ import time
 import numpy as np
 import pytest
 
+from firmware_bridge.framing import FrameEncoder
 from firmware_bridge.host import FirmwareDriver
-from firmware_bridge.messages import FaultCode
-from firmware_bridge.sim.engine import SimFirmware
+from firmware_bridge.messages import TABLE, FaultCode
+from firmware_bridge.sim.command_log import CommandLog, read_command_log
+from firmware_bridge.sim.engine import COMMAND_OUTCOMES, SimFirmware
 from firmware_bridge.sim.faults import RX, TX, FaultSettings
 from firmware_bridge.sim.model import FirmwareConfig, PDGains, pd_control
 from firmware_bridge.sim.serve import serve
@@ -154,3 +156,37 @@ def test_attach_to_a_port_url_and_serve_until_stopped(robot) -> None:
     assert not server.is_alive()
     assert lines[0].startswith("simulated firmware 'first-order'")
     assert any("states_sent" in text for text in lines[1:])
+
+
+def test_every_command_reaches_the_observer_with_its_outcome(robot, tmp_path) -> None:
+    log = CommandLog(tmp_path / "commands.jsonl")
+    seen: list[tuple[int, list[float], str]] = []
+
+    def observe(seq: int, targets: np.ndarray, outcome: str) -> None:
+        seen.append((seq, targets.tolist(), outcome))
+        log(seq, targets, outcome)
+
+    config = FirmwareConfig(watchdog_ms=5000)
+    with (SimFirmware.open_pty(robot, config=config, on_command=observe) as firmware,
+          FirmwareDriver.open(firmware.port_path, LINK) as driver):
+        driver.connect()
+        driver.clear_estop()
+        driver.send_command([0.1, 0.2, 0.3])
+        driver.transport.write(FrameEncoder(TABLE, lambda: 0).encode(
+            "COMMAND", {"command_seq": 1, "mode": 0, "targets": [-1.0] * 3}))  # a replay
+        driver.send_command([0.0] * 3, mode=2)  # wrong mode: invalid, latches e-stop
+        driver.send_command([0.5] * 3)
+        deadline = time.monotonic() + 2.0
+        while len(seen) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    log.close()
+    assert [(seq, outcome) for seq, _, outcome in seen] == [
+        (1, "applied"), (1, "stale"), (2, "invalid"), (3, "estop")]
+    np.testing.assert_allclose(seen[0][1], [0.1, 0.2, 0.3], rtol=1e-6)
+    assert firmware.stats.commands_applied == 1 and set(COMMAND_OUTCOMES) == {
+        outcome for _, _, outcome in seen}
+    records = read_command_log(tmp_path / "commands.jsonl")
+    assert [(r["seq"], r["outcome"]) for r in records] == [(s, o) for s, _, o in seen]
+    assert records[0]["targets"] == pytest.approx([0.1, 0.2, 0.3], rel=1e-6)
+    times = [record["time"] for record in records]
+    assert times == sorted(times) and times[-1] - times[0] < 2.0

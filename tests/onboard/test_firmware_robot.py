@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,8 @@ import pytest
 
 from firmware_bridge.errors import TableMismatchError
 from firmware_bridge.host_tasks import make_host_task
-from firmware_bridge.messages import MESSAGES, Field, Message, MessageTable
+from firmware_bridge.messages import MESSAGES, FaultCode, Field, Message, MessageTable
+from firmware_bridge.records import StateSample
 from firmware_bridge.task_math import tolerance
 from onboard.firmware_robot import FirmwareRobot, FirmwareRobotConfig
 from onboard.runtime import Runtime, RuntimeConfig
@@ -30,10 +31,16 @@ HZ = 50.0
 PERIOD = 1.0 / HZ
 
 
+#: the simulated microcontroller outranks everything else on a loaded test machine, as in
+#: ``tests/whole_system.py`` (SCHED_FIFO where permitted, else nice -10): starved for 100 ms,
+#: a firmware process rightly trips its own watchdog, which is not what these tests are about.
+FIRMWARE_PRIORITY = {"niceness": -10, "realtime": 20}
+
+
 @pytest.fixture(scope="module")
 def cartpole() -> Iterator[FirmwareProcess]:
     """One cart-pole firmware process for the module (each test connects anew)."""
-    with firmware_process("cartpole_swingup") as process:
+    with firmware_process("cartpole_swingup", **FIRMWARE_PRIORITY) as process:
         yield process
 
 
@@ -135,16 +142,37 @@ def test_silent_firmware_latches_the_estop_within_two_periods(cartpole: Firmware
         assert delay < 2 * PERIOD + PERIOD + 0.1
         assert all(float(step["action"][0]) == 0.0 for step in recorder.steps[first:])
 
-        assert robot.driver.wait_for_state(2.0) is not None  # SIGCONT: STATE flows again
+        # SIGCONT: the firmware finds its watchdog starved by the freeze and latches e-stop
+        # before anything else; only once that STATE is here can a clear not race with it.
+        assert wait_for(lambda: latched_on_watchdog(robot.driver.wait_for_state(0.1)), 5.0), (
+            robot.driver.latest_state())
         robot.clear_estop()
+        state = robot.driver.wait_for_state(1.0)  # sent after the clear was acknowledged
+        assert state is not None and not state.estop, state
         runtime.safety.clear_estop()
+        estops = runtime.safety.counters.estops
         runtime.run(max_ticks=25)
         assert robot.fault() is None
         state = robot.driver.latest_state()
         assert not state.estop and state.age_s() < 2 * PERIOD
-        assert any(float(step["action"][0]) != 0.0 for step in recorder.steps[-20:])
+        assert any(float(step["action"][0]) != 0.0 for step in recorder.steps[-20:]), (
+            runtime.safety.counters.reasons[estops:], robot.stats)
     finally:
         robot.close()
+
+
+def latched_on_watchdog(state: StateSample | None) -> bool:
+    """True when ``state`` shows the firmware e-stop latched by its watchdog."""
+    return state is not None and bool(state.estop) and FaultCode.WATCHDOG in state.faults()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` s pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+    return predicate()
 
 
 def test_a_dead_firmware_is_a_fault_never_an_exception() -> None:

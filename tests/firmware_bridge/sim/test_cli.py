@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from firmware_bridge.host import FirmwareDriver
 from firmware_bridge.sim.cli import build_parser, fault_settings
+from firmware_bridge.sim.command_log import read_command_log
 from firmware_bridge.sim.faults import TX
 from firmware_bridge.transport import LinkConfig
 from tests.firmware_process import ROOT, firmware_process
@@ -23,7 +25,7 @@ def test_help_lists_the_tasks() -> None:
                             env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert result.returncode == 0, result.stderr
     for word in ("cartpole_swingup", "a1_walk", "sphere_goal", "--pty", "--camera",
-                 "--watchdog-ms", "--no-realtime", "--fault-drop"):
+                 "--watchdog-ms", "--no-realtime", "--fault-drop", "--record-commands"):
         assert word in result.stdout
 
 
@@ -82,3 +84,21 @@ def test_sigint_stops_cleanly_with_a_summary() -> None:
         assert process.process.returncode == 0
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["task"] == "sphere_goal" and summary["states_sent"] > 0
+
+
+def test_record_commands_writes_every_command_as_a_json_line(tmp_path: Path) -> None:
+    path = tmp_path / "commands.jsonl"
+    with firmware_process("cartpole_swingup", "--record-commands", str(path)) as process:
+        with FirmwareDriver.open(process.port, LinkConfig(control_period_s=0.05)) as driver:
+            driver.connect()
+            driver.clear_estop()
+            started = time.monotonic()
+            for value in (0.25, -0.5, 1.0):
+                driver.send_command(np.array([value]))
+                time.sleep(0.02)
+        assert process.stop() == 0
+    records = read_command_log(path)
+    assert [(r["seq"], r["targets"], r["outcome"]) for r in records] == [
+        (1, [0.25], "applied"), (2, [-0.5], "applied"), (3, [1.0], "applied")]
+    assert all(started <= r["time"] <= time.monotonic() for r in records)  # one clock
+    assert json.loads(process.output[-1])["commands_applied"] == 3

@@ -1,0 +1,1 @@
+"""Fault-injection suite of the whole system (``pytest -m faults``)."""
