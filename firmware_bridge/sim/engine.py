@@ -5,8 +5,7 @@ HELLO_REQUEST, applies COMMANDs (latest wins: only a ``command_seq`` newer than 
 one), advances the :class:`~firmware_bridge.sim.model.RobotModel` in real time, streams STATE at a
 fixed rate, and latches e-stop when its watchdog sees no valid COMMAND/HEARTBEAT within
 ``watchdog_ms`` (until CLEAR_ESTOP). It models wire time at the configured baud and injects
-seeded link faults (:mod:`firmware_bridge.sim.faults`). An ``on_command`` observer sees every
-decoded COMMAND and what became of it (tests audit the safety envelope with it).
+seeded link faults (:mod:`firmware_bridge.sim.faults`); ``on_command`` observes every COMMAND.
 
 Use :meth:`SimFirmware.open_pty` to get a pseudo-terminal path that pyserial opens like a real
 ``/dev/ttyACM0``, or pass any :class:`~firmware_bridge.transport.Transport`.
@@ -33,8 +32,7 @@ from firmware_bridge.sim.wire import TimedQueue, WireClock
 from firmware_bridge.transport import LinkConfig, PtyTransport, SerialTransport, Transport
 
 LOGGER = logging.getLogger(__name__)
-#: what became of a COMMAND: its targets took effect, or it was ignored as older than the last
-#: applied one, ignored under a latched e-stop, or refused as invalid.
+#: what became of a COMMAND (applied; ignored as older, or under e-stop; refused as invalid)
 COMMAND_OUTCOMES = ("applied", "stale", "estop", "invalid")
 #: ``on_command(command_seq, targets, outcome)``.
 CommandObserver = Callable[[int, np.ndarray, str], None]
@@ -50,9 +48,8 @@ class SimFirmware:
         table: the message table it was "built" from.
         faults: link faults injected from the start.
         clock: monotonic clock in seconds (injectable for tests).
-        on_command: called on the loop thread with ``(command_seq, targets (J,), outcome)`` for
-            every decoded COMMAND; ``outcome`` is one of :data:`COMMAND_OUTCOMES`. It must be
-            quick and must not raise.
+        on_command: called on the loop thread with ``(command_seq, targets (J,), outcome)``
+            (one of :data:`COMMAND_OUTCOMES`) for every decoded COMMAND; quick, never raising.
     """
 
     def __init__(self, model: RobotModel, transport: Transport,
@@ -273,8 +270,7 @@ class SimFirmware:
             "watchdog_ms": round(self.watchdog_s * 1000), "baud": self.config.baud})
 
     def _feed_watchdog(self) -> None:
-        self._watchdog_armed = True
-        self._last_feed = self._clock()
+        self._watchdog_armed, self._last_feed = True, self._clock()
 
     def _on_command(self, values: dict) -> None:
         self._feed_watchdog()
