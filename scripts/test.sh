@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: set up .venv (first run installs everything), lint, run the default
-# test suite (slow and fault-injection suites are behind markers: pass -m slow / -m faults).
+# test suite, then the fault-injection suite (tests/faults: trainer kills, a one-minute link cut,
+# onboard kill and restart, silent firmware; about 3 min). With arguments, pytest gets them
+# instead (e.g. `-m slow` for the long suites, `-m faults`, or a test path).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -8,6 +10,11 @@ bash scripts/ensure_venv.sh
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 echo "[test] ruff check" >&2
 .venv/bin/ruff check onboard offboard shared firmware_bridge tests bench
-echo "[test] pytest" >&2
-if [ "$#" -eq 0 ]; then set -- -m "not slow and not faults"; fi
-exec .venv/bin/python -m pytest "$@"
+if [ "$#" -gt 0 ]; then
+  echo "[test] pytest $*" >&2
+  exec .venv/bin/python -m pytest "$@"
+fi
+echo "[test] pytest: default suite" >&2
+.venv/bin/python -m pytest -m "not slow and not faults"
+echo "[test] pytest: fault-injection suite" >&2
+exec .venv/bin/python -m pytest -m faults -s -q
