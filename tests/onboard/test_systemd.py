@@ -203,7 +203,7 @@ def test_daydreamer_onboard_under_a_notify_socket(tmp_path: Path) -> None:
         [sys.executable, "-m", "onboard.cli", "--set", "robot.kind=env",
          "--set", "robot.env=gym:Pendulum-v1", "--set", "offline=true",
          "--set", "runtime.mode=random", "--set", "runtime.hz=100",
-         "--set", f"summary={summary}"],
+         "--set", f"link.spool_dir={tmp_path / 'state'}", "--set", f"summary={summary}"],
         cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={"PATH": "", "PYTHONPATH": str(root), "NOTIFY_SOCKET": address,
              "WATCHDOG_USEC": "100000"})
