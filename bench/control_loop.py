@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine import load_average, use_realtime
 
 from firmware_bridge.sim.tasks import make_env
 from offboard.agent import Agent
@@ -87,20 +88,6 @@ def cpu_seconds(process: subprocess.Popen | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def use_realtime() -> bool:
-    """Switch this process to SCHED_FIFO priority 10; False when not permitted."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-    except (PermissionError, AttributeError) as error:
-        print(f"warning: SCHED_FIFO refused ({error}); normal scheduling")
-        return False
-    return True
-
-
-def load_average() -> str:
-    """The 1-minute load average and core count."""
-    with open("/proc/loadavg") as handle:
-        return f"loadavg1={handle.read().split()[0]} cpus={os.cpu_count()}"
 
 
 def build_runtime(args: argparse.Namespace) -> Runtime:

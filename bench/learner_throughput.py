@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 import numpy as np
 import torch
+from machine import load_average
 
 from offboard.agent import Agent
 from offboard.dreamer.config import PRESETS, DreamerConfig
@@ -56,12 +56,6 @@ def random_batch(rng: np.random.Generator, args: argparse.Namespace) -> dict[str
     }
 
 
-def other_load() -> str:
-    """1-minute load average and the busiest other processes, to say what else was running."""
-    with open("/proc/loadavg") as handle:
-        load = handle.read().split()[0]
-    return f"loadavg1={load} cpus={os.cpu_count()}"
-
 
 def main() -> None:
     args = parse_args()
@@ -74,7 +68,7 @@ def main() -> None:
     agent = Agent(spec, config)
     rng = np.random.default_rng(0)
     batches = [random_batch(rng, args) for _ in range(4)]
-    load_before = other_load()
+    load_before = load_average()
     start = time.perf_counter()
     for index in range(args.warmup):
         agent.train_step(batches[index % 4])
@@ -114,7 +108,7 @@ def main() -> None:
         "reference_seconds_per_update": REFERENCE_SECONDS_PER_UPDATE,
         "speedup_vs_reference": (round(REFERENCE_SECONDS_PER_UPDATE / per_update, 2)
                                  if reference_shape else None),
-        "load_before": load_before, "load_after": other_load(),
+        "load_before": load_before, "load_after": load_average(),
     }
     print(f"preset {args.preset}, {args.threads} thread(s), {args.dtype}, {agent.device}, "
           f"batch {args.batch}x{args.length}, horizon {config.imag_horizon}")

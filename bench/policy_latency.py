@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from machine import load_average, use_realtime
 
 from offboard.agent import Agent
 from offboard.dreamer.config import PRESETS, DreamerConfig
@@ -49,15 +49,6 @@ def parse_args() -> argparse.Namespace:
                              "the permission, else a warning and normal scheduling)")
     return parser.parse_args()
 
-
-def use_realtime() -> bool:
-    """Switch this process to SCHED_FIFO priority 10; False when not permitted."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-    except (PermissionError, AttributeError) as error:
-        print(f"warning: SCHED_FIFO refused ({error}); normal scheduling")
-        return False
-    return True
 
 
 def quadruped_spec(obs_dim: int, act_dim: int) -> EnvSpec:
@@ -152,11 +143,6 @@ def report(result: dict[str, object]) -> None:
     print(f"  onnxruntime vs torch (p50): paced {result['speedup_paced_p50']}x, "
           f"tight {result['speedup_tight_p50']}x")
 
-
-def load_average() -> str:
-    """The 1-minute load average and core count (what else was running)."""
-    with open("/proc/loadavg") as handle:
-        return f"loadavg1={handle.read().split()[0]} cpus={os.cpu_count()}"
 
 
 def main() -> None:
