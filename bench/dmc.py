@@ -122,10 +122,9 @@ def plot_curve(task: str, curve: list[tuple[int, float | None]], path: Path) -> 
 def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
     """Train on one task; returns its curve, milestone scores, evaluation and wall-clock."""
     started = time.monotonic()
-    summary = LocalRun(local_config(task, args)).run()
-    episodes = [json.loads(line) for line in
-                (Path(args.run_dir) / task / "episodes.jsonl").read_text().splitlines()]
-    episodes = [e for e in episodes if e["seconds"] <= summary["seconds"]]
+    run = LocalRun(local_config(task, args))
+    summary = run.run()
+    episodes = run.episodes  # this run's training episodes (episodes.jsonl also keeps older runs)
     curve = [(m, score_at(episodes, m, args.window)) for m in milestones(args.frames, args.window)]
     plot_curve(task, curve, Path(args.run_dir) / task / "curve.png")
     eval_returns = summary["eval_returns"]
