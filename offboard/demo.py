@@ -59,9 +59,9 @@ class DemoConfig:
         export_every_s: seconds between policy exports.
         eval_episodes: episodes of the final policy and of the random policy (same seeds).
         status_every_s: seconds between status lines.
-        rearm_after_s: a simulated robot whose e-stop latched (its firmware watchdog trips when
-            this shared machine stalls the onboard process for a few periods) is re-armed after
-            this long (``robot.rearm_after_s``; counted in its status line); 0: it stays stopped.
+        rearm_after_s: a simulated robot whose e-stop latched (e.g. its firmware's STATE came
+            late because this shared machine stalled) is re-armed after this long
+            (``robot.rearm_after_s``; counted in its status line); 0: it stays stopped.
     """
 
     task: str = "cartpole_swingup"
