@@ -13,8 +13,10 @@ One thread owns the ZeroMQ ROUTER socket. Per message from a peer (a routing ide
   ``replay.flush()`` then ACK(``durable_seq``) to each stream's peer.
 - HEARTBEAT / STATS: liveness and the robot's figures. At :meth:`Ingest.stop`, after the final
   flush and ACKs, every welcomed robot gets REJECT ``busy`` ("trainer shutting down") so its link
-  reconnects at once. Anything malformed is counted per peer
-  and answered with a REJECT at most once per ``reject_interval``; nothing crashes the thread.
+  reconnects at once; the socket then stays open ``goodbye_grace`` seconds so that robots read
+  it (messages arriving meanwhile are not read: unACKed, they are resent). Anything malformed
+  is counted per peer and answered with a REJECT at most once per ``reject_interval``; nothing
+  crashes the thread.
 
 :meth:`Ingest.publish_policy` may be called from any thread (queue; the server thread sends).
 """
@@ -193,6 +195,8 @@ class Ingest:
             self._send(identity, Reject(RejectCode.BUSY, "trainer shutting down; unacknowledged "
                                         "steps stay in your spool and are resent when it is back"))
         self.counters["goodbyes"] += len(self._sessions)
+        if self._sessions:
+            time.sleep(self.config.goodbye_grace)
 
     def _receive(self) -> None:
         if not self._socket.poll(self.config.poll_interval * 1000, zmq.POLLIN):

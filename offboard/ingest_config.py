@@ -35,12 +35,19 @@ class IngestConfig:
     """At most one REJECT per peer per this many seconds (more are counted, not sent)."""
     poll_interval: float = 0.005
     """Seconds the server thread waits for messages before it looks at timers and policies."""
+    goodbye_grace: float = 0.2
+    """Seconds the socket stays open after the shutdown goodbyes so that robots read them: a
+    robot's DEALER socket (``ZMQ_IMMEDIATE``) drops messages it has not yet read when the
+    connection closes (measured: with no grace, 1 stop in 6 to 15 lost the goodbye)."""
 
     def __post_init__(self) -> None:
         for name in ("flush_interval", "heartbeat_interval", "peer_timeout", "reject_interval",
                      "poll_interval"):
             if not getattr(self, name) > 0:
                 raise IngestError(f"IngestConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if not self.goodbye_grace >= 0:
+            raise IngestError(f"IngestConfig.goodbye_grace must be >= 0, got "
+                              f"{self.goodbye_grace!r}")
         if self.peer_timeout <= self.heartbeat_interval:
             raise IngestError(f"IngestConfig.peer_timeout {self.peer_timeout} must exceed "
                               f"heartbeat_interval {self.heartbeat_interval}")
