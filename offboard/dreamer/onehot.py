@@ -45,24 +45,37 @@ class OneHotFeat(NamedTuple):
         return torch.cat([self.dense, one_hot.flatten(-2)], -1)
 
 
+def one_hot_transposed(index: torch.Tensor, classes: int, dtype: torch.dtype) -> torch.Tensor:
+    """``one_hot(index, classes).flatten(-2).T`` (S * C, M) in ``dtype`` from ``index`` (M, S).
+
+    Built as one comparison of the transposed indices with the class numbers, converted
+    through ``uint8`` (measured at M = 16384, S = 32, C = 16 on one thread: bool -> bfloat16
+    8.5 ms, uint8 -> bfloat16 1.0 ms; the previous zero-fill + scatter took 31 ms).
+    """
+    narrow = torch.int16 if classes <= torch.iinfo(torch.int16).max else index.dtype
+    rows = index.to(narrow).t().contiguous().unsqueeze(1)  # (S, 1, M)
+    numbers = torch.arange(classes, dtype=narrow, device=index.device).view(1, classes, 1)
+    hot = torch.eq(rows, numbers)  # (S, C, M)
+    return hot.view(torch.uint8).to(dtype).view(-1, index.shape[0])
+
+
 class _OneHotProduct(torch.autograd.Function):
-    """``sum_s table[flat_index[:, s]]`` (M, out) from ``flat_index`` (M, S) and ``table``
+    """``sum_s table[s * C + index[:, s]]`` (M, out) from ``index`` (M, S) and ``table``
     (S * C, out); the table's gradient is the dense ``one_hot^T @ grad``."""
 
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, flat_index: torch.Tensor,
-                table: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(flat_index)
-        ctx.rows = table.shape[0]
-        return functional.embedding_bag(flat_index, table, mode="sum")
+    def forward(ctx: torch.autograd.function.FunctionCtx, index: torch.Tensor,
+                table: torch.Tensor, classes: int) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        ctx.classes = classes
+        offsets = torch.arange(index.shape[-1], device=index.device) * classes
+        return functional.embedding_bag(index + offsets, table, mode="sum")
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx,
-                 grad: torch.Tensor) -> tuple[None, torch.Tensor]:
-        (flat_index,) = ctx.saved_tensors
-        one_hot_t = grad.new_zeros(ctx.rows, flat_index.shape[0])  # built transposed: no copy
-        one_hot_t.scatter_(0, flat_index.t(), 1.0)
-        return None, one_hot_t @ grad
+                 grad: torch.Tensor) -> tuple[None, torch.Tensor, None]:
+        (index,) = ctx.saved_tensors
+        return None, one_hot_transposed(index, ctx.classes, grad.dtype) @ grad, None
 
 
 def one_hot_linear(layer: nn.Linear, feat: OneHotFeat) -> torch.Tensor:
@@ -75,8 +88,7 @@ def one_hot_linear(layer: nn.Linear, feat: OneHotFeat) -> torch.Tensor:
     dtype = (torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type)
              else dense.dtype)
     table = layer.weight[:, width:].t().to(dtype).contiguous()
-    offsets = torch.arange(index.shape[-1], device=device) * feat.classes
-    out = _OneHotProduct.apply(index + offsets, table).to(dtype)
+    out = _OneHotProduct.apply(index, table, feat.classes).to(dtype)
     if width:
         return functional.linear(dense, layer.weight[:, :width], layer.bias).to(dtype) + out
     return out + layer.bias.to(dtype) if layer.bias is not None else out

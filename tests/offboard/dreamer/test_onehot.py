@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from offboard.dreamer.heads import Head
-from offboard.dreamer.onehot import OneHotFeat
+from offboard.dreamer.onehot import OneHotFeat, one_hot_transposed
 
 
 def _features(lead: tuple[int, ...] = (4, 3)) -> OneHotFeat:
@@ -45,3 +45,14 @@ def test_index_features_under_bfloat16_autocast(width: int) -> None:
         sparse, dense = head(feat), head(feat.to_dense())
     assert sparse.dtype == dense.dtype == torch.bfloat16
     assert torch.allclose(sparse.float(), dense.float(), rtol=0.02, atol=0.02)
+
+
+@pytest.mark.parametrize(("classes", "dtype"), [(5, torch.float32), (16, torch.bfloat16),
+                                                (300, torch.float32)])
+def test_transposed_one_hot_equals_the_flattened_one_hot(classes: int,
+                                                         dtype: torch.dtype) -> None:
+    index = torch.randint(0, classes, (37, 4))
+    expected = torch.nn.functional.one_hot(index, classes).flatten(-2).t().to(dtype)
+    got = one_hot_transposed(index, classes, dtype)
+    assert got.dtype == dtype and got.shape == (4 * classes, 37)
+    assert torch.equal(got, expected)
