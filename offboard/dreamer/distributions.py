@@ -156,10 +156,27 @@ def one_hot(index: torch.Tensor, classes: int,
     return (index.unsqueeze(-1) == arange).to(dtype)
 
 
+class _StraightThrough(torch.autograd.Function):
+    """``sample`` forward; the gradient goes to ``log_probs`` as through ``exp(log_probs)``."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, sample: torch.Tensor,
+                log_probs: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(log_probs)
+        return sample.clone()
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx,
+                 grad: torch.Tensor) -> tuple[None, torch.Tensor]:
+        (log_probs,) = ctx.saved_tensors
+        return None, (grad * torch.exp(log_probs)).to(log_probs.dtype)
+
+
 def straight_through(sample: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
-    """One-hot ``sample`` whose gradient flows into the probabilities (straight-through)."""
-    probs = torch.exp(log_probs)
-    return sample + probs - probs.detach()
+    """One-hot ``sample`` whose gradient flows into the probabilities (straight-through):
+    the value and gradient of ``sample + probs - sg(probs)`` with ``probs = exp(log_probs)``,
+    in one call (the value is ``sample`` exactly, not up to rounding)."""
+    return _StraightThrough.apply(sample, log_probs)
 
 
 def categorical_kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:

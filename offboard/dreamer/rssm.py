@@ -40,6 +40,10 @@ from offboard.dreamer.onehot import OneHotFeat
 #: linear layers of the filter step whose weight gradients are deferred (see
 #: :mod:`offboard.dreamer.deferred`): one product over all steps instead of one per step.
 DEFERRED = ("in_deter", "in_stoch", "gru_hidden_input", "post_deter", "post_logits")
+# The block-diagonal ``gru_hidden_deter`` and ``gru_gates`` run in the filter step as one dense
+# product with the blocks laid on the diagonal (built once per sequence, deferred like the
+# others): on B rows per step the extra zeros cost nothing and one call replaces the eight of
+# the grouped product. Imagination (B * T rows) keeps the grouped product.
 
 
 class RSSM(nn.Module):
@@ -89,13 +93,21 @@ class RSSM(nn.Module):
         stoch_input = stoch if isinstance(stoch, OneHotFeat) else stoch.flatten(1)
         x = torch.cat([self._dense("in_deter", deter), self._dense("in_stoch", stoch_input),
                        action_hidden], -1)
-        hidden = self.gru_hidden_deter(deter) + self._linear("gru_hidden_input", x)
+        hidden = self._linear("gru_hidden_deter", deter) + self._linear("gru_hidden_input", x)
         hidden = self.gru_hidden_norm.silu(hidden)  # flat over all blocks
-        gates = self.gru_gates(hidden).reshape(deter.shape[0], self.blocks, 3, -1)
-        reset, cand, update = (gate.reshape(deter.shape[0], -1) for gate in gates.unbind(2))
+        reset, cand, update = self._gates(hidden).chunk(3, -1)
         cand = torch.tanh(torch.sigmoid(reset) * cand)
         update = torch.sigmoid(update - 1.0)
-        return update * cand + (1.0 - update) * deter.to(cand.dtype)
+        return torch.lerp(deter.to(cand.dtype), cand, update)  # update*cand + (1-update)*deter
+
+    def _gates(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Gate pre-activations (N, 3 D) as ``[reset | candidate | update]``, each (N, D) block
+        after block (``gru_gates`` lays them out per block: three per block)."""
+        deferred = self._deferred.get("gru_gates") if self._deferred else None
+        if deferred is not None:  # its rows were put in this order when it was built
+            return deferred.linear(hidden)
+        gates = self.gru_gates(hidden).reshape(hidden.shape[0], self.blocks, 3, -1)
+        return gates.transpose(1, 2).reshape(hidden.shape[0], -1)
 
     def prior(self, deter: torch.Tensor) -> torch.Tensor:
         """Prior log-probabilities (..., S, C) (uniform-mixed) from ``deter`` (..., D)."""
@@ -179,6 +191,13 @@ class RSSM(nn.Module):
         layers = {name: getattr(layer, "linear", layer) for name, layer in layers.items()}
         self._deferred = {name: DeferredWeights(layer.weight, layer.bias)
                           for name, layer in layers.items()}
+        hidden = self.gru_hidden_deter
+        self._deferred["gru_hidden_deter"] = DeferredWeights(hidden.dense_weight(), hidden.bias)
+        gates = self.gru_gates  # rows reordered per gate, see _gates
+        order = torch.arange(gates.bias.shape[0], device=gates.bias.device)
+        order = order.view(self.blocks, 3, -1).transpose(0, 1).reshape(-1)
+        self._deferred["gru_gates"] = DeferredWeights(gates.dense_weight()[order],
+                                                      gates.bias[order])
         try:
             yield
         finally:
