@@ -53,20 +53,21 @@ class _Linear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor,
-                weight: torch.Tensor, bias: torch.Tensor, record: _Record) -> torch.Tensor:
+                weight: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor,
+                record: _Record) -> torch.Tensor:
         ctx.x_dtype = x.dtype
         x = x.to(weight.dtype)
         ctx.save_for_backward(x, weight)
         ctx.record = record
-        return torch.addmm(bias, x, weight.t())
+        return torch.addmm(bias, x, weight_t)
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx,
-                 grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+                 grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
         x, weight = ctx.saved_tensors
         ctx.record.inputs.append(x)
         ctx.record.grads.append(grad)
-        return (grad @ weight).to(ctx.x_dtype), None, None, None
+        return (grad @ weight).to(ctx.x_dtype), None, None, None, None
 
 
 class DeferredWeights:
@@ -80,7 +81,8 @@ class DeferredWeights:
                  else weight.dtype)
         self.record = _Record()
         self.weight, self.bias = _Weights.apply(weight, bias, self.record, dtype)
+        self.weight_t = self.weight.t()  # once, not a transpose call per step
 
     def linear(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (N, in) -> (N, out) in the compute dtype."""
-        return _Linear.apply(x, self.weight, self.bias, self.record)
+        return _Linear.apply(x, self.weight, self.weight_t, self.bias, self.record)

@@ -120,7 +120,7 @@ def unimix_probs(logits: torch.Tensor, unimix: float) -> torch.Tensor:
     """Probabilities ``(..., C)``: ``(1 - unimix) * softmax(logits) + unimix / C``."""
     probs = torch.softmax(logits, -1, dtype=torch.float32)
     if unimix > 0.0:
-        probs = (1.0 - unimix) * probs + unimix / probs.shape[-1]
+        probs = probs.mul(1.0 - unimix).add_(unimix / probs.shape[-1])
     return probs
 
 
