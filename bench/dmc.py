@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.batch_size}x{args.batch_length}, ratio {args.train_ratio}, lr {args.lr}",
               flush=True)
         results.append(run_task(task, args))
-        print(f"   curve {results[-1]['curve']}", flush=True)
+        # each task's figures as soon as it ends: a long multi-task run stopped early keeps them
+        print(f"   curve {results[-1]['curve']}; eval {results[-1]['eval_returns']}; "
+              f"{results[-1]['wall_seconds'] / 60:.1f} min", flush=True)
     print_table(results)
     settings = {k: v for k, v in vars(args).items() if k != "tasks"}
     print(json.dumps({"results": results, "settings": settings, "cpus": os.cpu_count(),
