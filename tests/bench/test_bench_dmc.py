@@ -41,7 +41,7 @@ def test_tiny_run_trains_and_reports(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "dmc.py"), "--frames", "3000", "--prefill", "400",
          "--window", "1000", "--eval-episodes", "1", "--preset", "debug",
-         "--run-dir", str(tmp_path)],
+         "--train-ratio", "64", "--batch-length", "32", "--run-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl"})
     assert result.returncode == 0, result.stderr[-3000:]
