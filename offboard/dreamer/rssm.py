@@ -40,10 +40,11 @@ from offboard.dreamer.onehot import OneHotFeat
 #: linear layers of the filter step whose weight gradients are deferred (see
 #: :mod:`offboard.dreamer.deferred`): one product over all steps instead of one per step.
 DEFERRED = ("in_deter", "in_stoch", "gru_hidden_input", "post_deter", "post_logits")
-# The block-diagonal ``gru_hidden_deter`` and ``gru_gates`` run in the filter step as one dense
-# product with the blocks laid on the diagonal (built once per sequence, deferred like the
-# others): on B rows per step the extra zeros cost nothing and one call replaces the eight of
-# the grouped product. Imagination (B * T rows) keeps the grouped product.
+#: block-diagonal layers that the filter step runs as one dense deferred product with the blocks
+#: laid on the diagonal (built once per sequence): on B rows per step the extra zeros cost
+#: nothing and one call replaces the eight of the grouped product. Imagination (B * T rows)
+#: keeps the grouped product.
+DEFERRED_BLOCKS = ("gru_hidden_deter", "gru_gates")
 
 
 class RSSM(nn.Module):
@@ -191,13 +192,14 @@ class RSSM(nn.Module):
         layers = {name: getattr(layer, "linear", layer) for name, layer in layers.items()}
         self._deferred = {name: DeferredWeights(layer.weight, layer.bias)
                           for name, layer in layers.items()}
-        hidden = self.gru_hidden_deter
-        self._deferred["gru_hidden_deter"] = DeferredWeights(hidden.dense_weight(), hidden.bias)
-        gates = self.gru_gates  # rows reordered per gate, see _gates
-        order = torch.arange(gates.bias.shape[0], device=gates.bias.device)
-        order = order.view(self.blocks, 3, -1).transpose(0, 1).reshape(-1)
-        self._deferred["gru_gates"] = DeferredWeights(gates.dense_weight()[order],
-                                                      gates.bias[order])
+        for name in DEFERRED_BLOCKS:
+            layer = getattr(self, name)
+            weight, bias = layer.dense_weight(), layer.bias
+            if name == "gru_gates":  # rows reordered per gate, see _gates
+                order = torch.arange(bias.shape[0], device=bias.device)
+                order = order.view(self.blocks, 3, -1).transpose(0, 1).reshape(-1)
+                weight, bias = weight[order], bias[order]
+            self._deferred[name] = DeferredWeights(weight, bias)
         try:
             yield
         finally:

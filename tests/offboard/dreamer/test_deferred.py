@@ -42,17 +42,23 @@ def test_world_model_gradients_equal_with_and_without_deferral(make_spec, make_b
     agent = Agent(spec, config)
     data = agent.prepare(make_batch(spec))
     obs = {k: data[k] for k in agent.obs_keys}
-    results = []
-    for layers in (rssm_module.DEFERRED, ()):
+    results, outputs = [], []
+    for layers, blocks in ((rssm_module.DEFERRED, rssm_module.DEFERRED_BLOCKS), ((), ())):
+        # deferred: the block-diagonal GRU layers as dense products with gate-ordered rows;
+        # not deferred: the grouped products and per-step autograd
         monkeypatch.setattr(rssm_module, "DEFERRED", layers)
+        monkeypatch.setattr(rssm_module, "DEFERRED_BLOCKS", blocks)
         torch.manual_seed(1)
         losses, _ = agent.world_model.loss(obs, data["prev_action"], data["is_first"],
                                            data["reward"], data["is_terminal"])
+        outputs.append({k: v.detach() for k, v in losses.items()})
         agent.world_model.zero_grad(set_to_none=True)
         sum(losses[k].mean() for k in ("rec", "rew", "con", "dyn", "rep")).backward()
         results.append({n: p.grad.clone() for n, p in agent.world_model.named_parameters()
                         if p.grad is not None})
     assert results[0].keys() == results[1].keys()
-    assert "rssm.post_logits.weight" in results[0]
+    assert "rssm.post_logits.weight" in results[0] and "rssm.gru_gates.weight" in results[0]
+    for key in ("rec", "rew", "con", "dyn", "rep"):
+        assert torch.allclose(outputs[0][key], outputs[1][key], rtol=1e-5, atol=1e-6), key
     for name in results[0]:
         assert torch.allclose(results[0][name], results[1][name], rtol=1e-4, atol=1e-6), name
