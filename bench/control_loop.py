@@ -88,8 +88,6 @@ def cpu_seconds(process: subprocess.Popen | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-
-
 def build_runtime(args: argparse.Namespace) -> Runtime:
     """The runtime on the simulated cartpole with an exported, untrained policy swapped in."""
     env = make_env("cartpole_swingup", seed=0)

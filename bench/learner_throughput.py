@@ -56,7 +56,6 @@ def random_batch(rng: np.random.Generator, args: argparse.Namespace) -> dict[str
     }
 
 
-
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)

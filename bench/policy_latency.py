@@ -50,7 +50,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-
 def quadruped_spec(obs_dim: int, act_dim: int) -> EnvSpec:
     """A vector-observation, continuous-action spec shaped like a quadruped's."""
     return EnvSpec.create({"vector": Space(np.float32, (obs_dim,))},
@@ -142,7 +141,6 @@ def report(result: dict[str, object]) -> None:
                   f"{numbers['cpu_p99_us']:.1f} us)")
     print(f"  onnxruntime vs torch (p50): paced {result['speedup_paced_p50']}x, "
           f"tight {result['speedup_tight_p50']}x")
-
 
 
 def main() -> None:
