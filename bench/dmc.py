@@ -14,7 +14,8 @@ Example (the figure in docs/BENCHMARKS.md: 516 at 100k frames, 87 minutes on one
 
 The defaults are DreamerV3's schedule (batch 16 x 64, train ratio 512) with the small ``debug``
 model and a learning rate of 4e-4, the best setting measured on a 2-core CPU; with a GPU,
-``--preset size12m --lr 4e-5 --warmup 1000 --device cuda`` is DreamerV3's own.
+``--preset size12m --lr 4e-5 --warmup 1000 --device cuda`` runs a 12M model with DreamerV3's
+optimizer settings.
 """
 
 from __future__ import annotations
